@@ -1,0 +1,359 @@
+using System.Collections.ObjectModel;
+using System.IO.MemoryMappedFiles;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Checkpoints;
+
+/// <summary>One tensor's entry in a safetensors header.</summary>
+/// <param name="Name">The tensor's key.</param>
+/// <param name="DType">Its element type.</param>
+/// <param name="Shape">Its dimensions (empty for a scalar).</param>
+/// <param name="DataOffset">Start of its bytes, relative to the data buffer after the header.</param>
+/// <param name="ByteLength">Number of bytes it occupies.</param>
+public sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOnlyList<long> Shape, long DataOffset, long ByteLength);
+
+/// <summary>
+/// A validated, memory-mapped safetensors file. Opening it reads and checks only the header; tensors are copied from the
+/// mapping straight into TorchSharp storage on demand, so a large checkpoint is never held twice in managed memory.
+/// </summary>
+/// <remarks>
+/// The format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON starting with <c>{</c>, then the data
+/// buffer. Every rule of the format is checked before any size taken from the file is used to allocate.
+/// Instances are safe to read from several threads at once.
+/// </remarks>
+public sealed class SafeTensorsFile : IDisposable
+{
+    /// <summary>The largest header the reader accepts (the reference implementation's limit).</summary>
+    public const long MaxHeaderLength = 100_000_000;
+
+    private readonly MemoryMappedFile? _mapping;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly long _dataStart;
+    private readonly Dictionary<string, SafeTensorInfo> _byName;
+
+    private SafeTensorsFile(string path, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view, long dataStart,
+        List<SafeTensorInfo> tensors, Dictionary<string, string> metadata)
+    {
+        FilePath = path;
+        _mapping = mapping;
+        _view = view;
+        _dataStart = dataStart;
+        Tensors = tensors.AsReadOnly();
+        _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        Metadata = new ReadOnlyDictionary<string, string>(metadata);
+    }
+
+    /// <summary>The file this instance reads.</summary>
+    public string FilePath { get; }
+
+    /// <summary>The header's <c>__metadata__</c> map (empty when the file has none).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Every tensor in the file, in data order.</summary>
+    public IReadOnlyList<SafeTensorInfo> Tensors { get; }
+
+    /// <summary>Whether the file holds a tensor named <paramref name="name"/>.</summary>
+    public bool Contains(string name) => _byName.ContainsKey(name);
+
+    /// <summary>The header entry of <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    public SafeTensorInfo GetInfo(string name) =>
+        _byName.TryGetValue(name, out var info)
+            ? info
+            : throw new KeyNotFoundException($"{FilePath}: no tensor named '{name}'.");
+
+    /// <summary>Opens and validates <paramref name="path"/>.</summary>
+    /// <exception cref="SafeTensorsFormatException">The file breaks a rule of the format; the message says which.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static SafeTensorsFile Open(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Safetensors file not found: {path}", path);
+        }
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("Reading safetensors requires a little-endian machine.");
+        }
+
+        long fileLength;
+        byte[] header;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+        {
+            fileLength = stream.Length;
+            if (fileLength < 8)
+            {
+                throw new SafeTensorsFormatException(path, null,
+                    $"the file is {fileLength} bytes long, shorter than the 8-byte header length that must start it.");
+            }
+            Span<byte> lengthBytes = stackalloc byte[8];
+            stream.ReadExactly(lengthBytes);
+            ulong headerLength = BitConverter.ToUInt64(lengthBytes);
+            if (headerLength > MaxHeaderLength)
+            {
+                throw new SafeTensorsFormatException(path, null,
+                    $"the header length {headerLength} exceeds the limit of {MaxHeaderLength} bytes.");
+            }
+            if ((long)headerLength > fileLength - 8)
+            {
+                throw new SafeTensorsFormatException(path, null,
+                    $"the header length {headerLength} reaches beyond the end of the file ({fileLength - 8} bytes follow the length).");
+            }
+            header = new byte[headerLength];
+            stream.ReadExactly(header);
+        }
+
+        long dataStart = 8 + header.Length;
+        long dataLength = fileLength - dataStart;
+        var (tensors, metadata) = ParseHeader(path, header, dataLength);
+
+        if (dataLength == 0)
+        {
+            return new SafeTensorsFile(path, null, null, dataStart, tensors, metadata);
+        }
+        var mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        try
+        {
+            var view = mapping.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
+            return new SafeTensorsFile(path, mapping, view, dataStart, tensors, metadata);
+        }
+        catch
+        {
+            mapping.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="name"/> into a new CPU tensor of the stored type, or converted to <paramref name="convertTo"/>
+    /// (for example F16/BF16 up-cast to <see cref="ScalarType.Float32"/>).
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    public Tensor ReadTensor(string name, ScalarType? convertTo = null)
+    {
+        var info = GetInfo(name);
+        var stored = SafeTensorsDTypes.ToScalarType(info.DType);
+        var tensor = torch.empty(info.Shape.ToArray(), stored, device: CPU);
+        CopyInto(info, tensor);
+        if (convertTo is { } target && target != stored)
+        {
+            using (tensor)
+            {
+                return tensor.to_type(target);
+            }
+        }
+        return tensor;
+    }
+
+    /// <summary>Copies the bytes of <paramref name="info"/> into the storage of a contiguous CPU tensor of the same size.</summary>
+    private unsafe void CopyInto(SafeTensorInfo info, Tensor destination)
+    {
+        if (info.ByteLength == 0)
+        {
+            return;
+        }
+        byte* basePointer = null;
+        var handle = _view!.SafeMemoryMappedViewHandle;
+        handle.AcquirePointer(ref basePointer);
+        try
+        {
+            // The view may start before the requested offset because of page alignment.
+            byte* source = basePointer + _view.PointerOffset + _dataStart + info.DataOffset;
+            if (info.ByteLength > int.MaxValue)
+            {
+                throw new NotSupportedException(
+                    $"{FilePath}: tensor '{info.Name}' is {info.ByteLength} bytes; tensors over 2 GiB are not supported.");
+            }
+            new ReadOnlySpan<byte>(source, (int)info.ByteLength).CopyTo(destination.bytes);
+        }
+        finally
+        {
+            handle.ReleasePointer();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _view?.Dispose();
+        _mapping?.Dispose();
+    }
+
+    private static (List<SafeTensorInfo> Tensors, Dictionary<string, string> Metadata) ParseHeader(
+        string path, byte[] header, long dataLength)
+    {
+        string json;
+        try
+        {
+            json = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(header);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new SafeTensorsFormatException(path, null, $"the header is not valid UTF-8 ({e.Message}).");
+        }
+        if (json.Length == 0 || json[0] != '{')
+        {
+            throw new SafeTensorsFormatException(path, null, "the header must be a JSON object starting with '{'.");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException e)
+        {
+            throw new SafeTensorsFormatException(path, null, $"the header is not valid JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new SafeTensorsFormatException(path, null, "the header must be a JSON object.");
+            }
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            var tensors = new List<SafeTensorInfo>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!seen.Add(property.Name))
+                {
+                    throw new SafeTensorsFormatException(path, property.Name, "the name appears more than once in the header.");
+                }
+                if (property.Name == "__metadata__")
+                {
+                    ReadMetadata(path, property.Value, metadata);
+                    continue;
+                }
+                tensors.Add(ReadEntry(path, property.Name, property.Value));
+            }
+            CheckLayout(path, tensors, dataLength);
+            tensors.Sort((a, b) => a.DataOffset.CompareTo(b.DataOffset));
+            return (tensors, metadata);
+        }
+    }
+
+    private static void ReadMetadata(string path, JsonElement value, Dictionary<string, string> metadata)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new SafeTensorsFormatException(path, null, "__metadata__ must be an object mapping strings to strings.");
+        }
+        foreach (var entry in value.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+            {
+                throw new SafeTensorsFormatException(path, null,
+                    $"__metadata__ value of '{entry.Name}' must be a string, found {entry.Value.ValueKind}.");
+            }
+            if (!metadata.TryAdd(entry.Name, entry.Value.GetString()!))
+            {
+                throw new SafeTensorsFormatException(path, null, $"__metadata__ key '{entry.Name}' appears more than once.");
+            }
+        }
+    }
+
+    private static SafeTensorInfo ReadEntry(string path, string name, JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new SafeTensorsFormatException(path, name, "the entry must be an object with dtype, shape and data_offsets.");
+        }
+        if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+        {
+            throw new SafeTensorsFormatException(path, name, "'dtype' is missing or not a string.");
+        }
+        var dtypeText = dtypeElement.GetString()!;
+        if (!SafeTensorsDTypes.TryParse(dtypeText, out var dtype))
+        {
+            throw new SafeTensorsFormatException(path, name,
+                $"unknown dtype '{dtypeText}' (supported: {string.Join(", ", Enum.GetNames<SafeTensorsDType>())}).");
+        }
+        if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
+        {
+            throw new SafeTensorsFormatException(path, name, "'shape' is missing or not an array.");
+        }
+        var shape = new List<long>();
+        foreach (var dim in shapeElement.EnumerateArray())
+        {
+            if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out var size) || size < 0)
+            {
+                throw new SafeTensorsFormatException(path, name, $"shape dimension {dim} is not a non-negative integer.");
+            }
+            shape.Add(size);
+        }
+        if (!value.TryGetProperty("data_offsets", out var offsetsElement) || offsetsElement.ValueKind != JsonValueKind.Array
+            || offsetsElement.GetArrayLength() != 2)
+        {
+            throw new SafeTensorsFormatException(path, name, "'data_offsets' must be an array [begin, end].");
+        }
+        var begin = ReadOffset(path, name, offsetsElement[0]);
+        var end = ReadOffset(path, name, offsetsElement[1]);
+        if (end < begin)
+        {
+            throw new SafeTensorsFormatException(path, name, $"data_offsets [{begin}, {end}] end before they begin.");
+        }
+
+        long expected;
+        try
+        {
+            expected = checked(shape.Aggregate(1L, (acc, d) => checked(acc * d)) * SafeTensorsDTypes.SizeOf(dtype));
+        }
+        catch (OverflowException)
+        {
+            throw new SafeTensorsFormatException(path, name,
+                $"shape [{string.Join(", ", shape)}] of {dtype} overflows a 64-bit byte count.");
+        }
+        if (expected != end - begin)
+        {
+            throw new SafeTensorsFormatException(path, name,
+                $"shape [{string.Join(", ", shape)}] of {dtype} needs {expected} bytes but data_offsets [{begin}, {end}] hold {end - begin}.");
+        }
+        return new SafeTensorInfo(name, dtype, shape.AsReadOnly(), begin, end - begin);
+    }
+
+    private static long ReadOffset(string path, string name, JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt64(out var offset) || offset < 0)
+        {
+            throw new SafeTensorsFormatException(path, name, $"data offset {element} is not a non-negative 64-bit integer.");
+        }
+        return offset;
+    }
+
+    /// <summary>The tensors must tile the data buffer: contiguous from 0, no overlap, no gap, nothing after the last.</summary>
+    private static void CheckLayout(string path, List<SafeTensorInfo> tensors, long dataLength)
+    {
+        var ordered = tensors.OrderBy(t => t.DataOffset).ThenBy(t => t.ByteLength).ToList();
+        long position = 0;
+        foreach (var tensor in ordered)
+        {
+            if (tensor.DataOffset < position)
+            {
+                throw new SafeTensorsFormatException(path, tensor.Name,
+                    $"data_offsets [{tensor.DataOffset}, {tensor.DataOffset + tensor.ByteLength}] overlap the previous tensor, which ends at {position}.");
+            }
+            if (tensor.DataOffset > position)
+            {
+                throw new SafeTensorsFormatException(path, tensor.Name,
+                    $"data_offsets start at {tensor.DataOffset} but the previous tensor ends at {position}: the offsets must be contiguous from 0.");
+            }
+            position = tensor.DataOffset + tensor.ByteLength;
+            if (position > dataLength)
+            {
+                throw new SafeTensorsFormatException(path, tensor.Name,
+                    $"data_offsets end at {position}, beyond the {dataLength}-byte data buffer after the header.");
+            }
+        }
+        if (position != dataLength)
+        {
+            throw new SafeTensorsFormatException(path, null,
+                $"the tensors cover {position} bytes of the data buffer but {dataLength - position} trailing bytes follow them.");
+        }
+    }
+}

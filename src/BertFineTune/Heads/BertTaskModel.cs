@@ -1,0 +1,157 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>Options for <see cref="BertTaskModel.FromPretrained(string, PretrainedLoadOptions?)"/>.</summary>
+public sealed record PretrainedLoadOptions
+{
+    /// <summary>The head to put on the encoder; null picks the built-in head named by <c>architectures[0]</c>.</summary>
+    public Func<BertConfig, TaskHead>? Head { get; init; }
+
+    /// <summary>Throw when a parameter is missing from the checkpoint or a checkpoint tensor is unused.</summary>
+    public bool Strict { get; init; }
+
+    /// <summary>Initialise anew, instead of throwing, the parameters whose checkpoint shape differs.</summary>
+    public bool IgnoreMismatchedSizes { get; init; }
+
+    /// <summary>The dtype of the model's parameters; F16/BF16 checkpoints are up-cast to it. Default float32.</summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+}
+
+/// <summary>
+/// A <see cref="BertEncoder"/> with a <see cref="TaskHead"/> on top: transformers' <c>BertFor…</c> classes. Parameter
+/// names equal the Hugging Face keys (<c>bert.embeddings.word_embeddings.weight</c>, <c>classifier.weight</c>, …), so
+/// loading and saving are a rename-free walk.
+/// </summary>
+public sealed class BertTaskModel : nn.Module
+{
+    private readonly BertEncoder bert;
+
+    /// <summary>Puts <paramref name="head"/> on a new, randomly initialised encoder for <paramref name="config"/>.</summary>
+    /// <exception cref="ArgumentException">The head declares a parameter outside a submodule.</exception>
+    public BertTaskModel(BertConfig config, TaskHead head) : base(nameof(BertTaskModel))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(head);
+        config.Validate();
+        bert = new BertEncoder(config, addPoolingLayer: head.UsesPooler);
+        Head = head;
+        Config = head.DescribeInConfig(config) with { Architectures = [head.ArchitectureName] };
+        register_module("bert", bert);
+        // The head's submodules sit beside "bert", as in transformers ("classifier.weight", not "head.classifier.weight").
+        var direct = head.named_parameters(recurse: false).Select(p => p.name).ToList();
+        if (direct.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Head {head.GetType().Name} declares parameters outside a submodule ({string.Join(", ", direct)}); put them in a submodule field.",
+                nameof(head));
+        }
+        foreach (var (name, child) in head.named_children())
+        {
+            if (name == "bert")
+            {
+                throw new ArgumentException($"Head {head.GetType().Name} has a submodule named 'bert', which is the encoder's key.", nameof(head));
+            }
+            register_module(name, child);
+        }
+    }
+
+    /// <summary>The configuration, with the head's labels and architecture, as it will be saved.</summary>
+    public BertConfig Config { get; }
+
+    /// <summary>The encoder (<c>bert.*</c>).</summary>
+    public BertEncoder Encoder => bert;
+
+    /// <summary>The task head.</summary>
+    public TaskHead Head { get; }
+
+    /// <summary>What loading the checkpoint did, for a model from <see cref="FromPretrained(string, PretrainedLoadOptions?)"/>; null otherwise.</summary>
+    public LoadReport? LoadReport { get; private set; }
+
+    /// <summary>Runs the model on <paramref name="batch"/>; the output has a loss when the batch carries the head's targets.</summary>
+    public ModelOutput Forward(BertBatch batch, EncoderOptions? options = null) =>
+        Head.Forward(bert, batch, options ?? new EncoderOptions());
+
+    /// <summary>Sets training mode (dropout on) or evaluation mode on the encoder and the head.</summary>
+    public override void train(bool on = true)
+    {
+        base.train(on);
+        Head.train(on);
+    }
+
+    /// <summary>
+    /// Loads a Hugging Face model folder (<c>config.json</c> and <c>model.safetensors</c> or its sharded index) with the
+    /// head its <c>architectures</c> names, or the one <paramref name="options"/> supplies. See <see cref="LoadReport"/>
+    /// for the keys that were newly initialised or not used.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The folder lacks config.json or weights.</exception>
+    /// <exception cref="BertConfigException">config.json is invalid.</exception>
+    /// <exception cref="SafeTensorsFormatException">A weights file is malformed.</exception>
+    /// <exception cref="CheckpointMismatchException">Shapes differ, or strict loading found missing or unused keys.</exception>
+    public static BertTaskModel FromPretrained(string folder, PretrainedLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        options ??= new PretrainedLoadOptions();
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Model folder not found: {folder}");
+        }
+        var config = BertConfig.Load(Path.Combine(folder, "config.json"));
+        var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
+        var model = new BertTaskModel(config, head);
+        try
+        {
+            if (options.DType != ScalarType.Float32)
+            {
+                model.to(options.DType);
+            }
+            using var checkpoint = SafeTensorsCheckpoint.OpenFolder(folder);
+            var state = model.state_dict();
+            model.LoadReport = StateDictLoader.Load(checkpoint, state, new StateDictLoadOptions
+            {
+                BasePrefix = "bert",
+                TiedKeys = head.TiedKeys,
+                Strict = options.Strict,
+                IgnoreMismatchedSizes = options.IgnoreMismatchedSizes,
+            }, source: folder);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Saves the model in the Hugging Face layout: <c>config.json</c> (with <c>architectures</c> and <c>model_type</c>)
+    /// and <c>model.safetensors</c>, each written to a temporary file and renamed, so the folder loads in Python's
+    /// <c>from_pretrained</c>.
+    /// </summary>
+    public void Save(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        Directory.CreateDirectory(folder);
+        var state = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (name, tensor) in state_dict())
+        {
+            var key = !Head.PrefixEncoderKeys && name.StartsWith("bert.", StringComparison.Ordinal) ? name["bert.".Length..] : name;
+            state.Add(new(key, tensor));
+        }
+        var dtype = state.Select(s => s.Value).FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
+        SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName), state,
+            new Dictionary<string, string> { ["format"] = "pt" });
+        (Config with { DType = DTypeName(dtype) }).Save(Path.Combine(folder, "config.json"));
+    }
+
+    private static string DTypeName(ScalarType type) => type switch
+    {
+        ScalarType.Float16 => "float16",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float64 => "float64",
+        _ => "float32",
+    };
+}

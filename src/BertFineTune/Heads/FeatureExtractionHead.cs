@@ -1,0 +1,41 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>
+/// The bare encoder (transformers' <c>BertModel</c>): no weights of its own. Outputs <c>last_hidden_state</c>,
+/// <c>pooler_output</c> and <c>mean_pooled</c>, the attention-masked mean of the last hidden state (a sentence embedding).
+/// </summary>
+public sealed class FeatureExtractionHead : TaskHead
+{
+    /// <summary>Creates the head; <paramref name="withPooler"/> keeps the encoder's pooler (as <c>BertModel</c> does by default).</summary>
+    public FeatureExtractionHead(bool withPooler = true) : base(nameof(FeatureExtractionHead))
+    {
+        UsesPooler = withPooler;
+    }
+
+    /// <inheritdoc />
+    public override string ArchitectureName => "BertModel";
+
+    /// <inheritdoc />
+    public override bool UsesPooler { get; }
+
+    /// <inheritdoc />
+    public override bool PrefixEncoderKeys => false;
+
+    /// <inheritdoc />
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var encoded = Encode(encoder, batch, options);
+        var hidden = encoded.LastHiddenState;
+        var mask = (batch.AttentionMask ?? ones(hidden.shape[0], hidden.shape[1], device: hidden.device))
+            .unsqueeze(-1).to_type(hidden.dtype);
+        var meanPooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);
+        return CreateOutput(encoded, ("last_hidden_state", hidden), ("pooler_output", encoded.PoolerOutput),
+            ("mean_pooled", meanPooled));
+    }
+}

@@ -1,0 +1,190 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>dense → activation → LayerNorm before the vocabulary projection (<c>cls.predictions.transform.*</c>).</summary>
+public sealed class BertPredictionHeadTransform : nn.Module
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+    private readonly Func<Tensor, Tensor> _activation;
+
+    /// <summary>Creates the transform for <paramref name="config"/>.</summary>
+    public BertPredictionHeadTransform(BertConfig config) : base(nameof(BertPredictionHeadTransform))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        _activation = Activations.Get(config.HiddenAct);
+        Initialization.Init(dense, config.InitializerRange);
+        Initialization.Init(LayerNorm);
+        RegisterComponents();
+    }
+
+    /// <summary>LayerNorm(activation(dense(<paramref name="hidden"/>))).</summary>
+    public Tensor Forward(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        return LayerNorm.forward(_activation(dense.forward(hidden))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Vocabulary scores for every position (<c>cls.predictions.*</c>). The decoder weight is the word-embedding matrix when
+/// <c>tie_word_embeddings</c> is true (it is then not a parameter of its own), else <c>cls.predictions.decoder.weight</c>.
+/// </summary>
+public sealed class BertLMPredictionHead : nn.Module
+{
+    private readonly BertPredictionHeadTransform transform;
+    private readonly Linear? decoder;
+    private readonly TorchSharp.Modules.Parameter bias;
+
+    /// <summary>Creates the prediction head for <paramref name="config"/>.</summary>
+    public BertLMPredictionHead(BertConfig config) : base(nameof(BertLMPredictionHead))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        transform = new BertPredictionHeadTransform(config);
+        bias = new TorchSharp.Modules.Parameter(zeros(config.VocabSize));
+        if (!config.TieWordEmbeddings)
+        {
+            decoder = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            Initialization.Init(decoder, config.InitializerRange);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>Scores [.., vocab] for <paramref name="hidden"/>, using <paramref name="wordEmbeddings"/> when tied.</summary>
+    public Tensor Forward(Tensor hidden, Tensor wordEmbeddings)
+    {
+        using var scope = NewDisposeScope();
+        var weight = decoder?.weight ?? wordEmbeddings;
+        return nn.functional.linear(transform.Forward(hidden), weight, bias).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The masked-LM head alone (<c>cls.*</c> of <c>BertForMaskedLM</c>).</summary>
+public sealed class BertOnlyMLMHead : nn.Module
+{
+    private readonly BertLMPredictionHead predictions;
+
+    /// <summary>Creates the head for <paramref name="config"/>.</summary>
+    public BertOnlyMLMHead(BertConfig config) : base(nameof(BertOnlyMLMHead))
+    {
+        predictions = new BertLMPredictionHead(config);
+        RegisterComponents();
+    }
+
+    /// <summary>Vocabulary scores for <paramref name="hidden"/>.</summary>
+    public Tensor Forward(Tensor hidden, Tensor wordEmbeddings) => predictions.Forward(hidden, wordEmbeddings);
+}
+
+/// <summary>The masked-LM and next-sentence heads (<c>cls.*</c> of <c>BertForPreTraining</c>).</summary>
+public sealed class BertPreTrainingHeads : nn.Module
+{
+    private readonly BertLMPredictionHead predictions;
+    private readonly Linear seq_relationship;
+
+    /// <summary>Creates the heads for <paramref name="config"/>.</summary>
+    public BertPreTrainingHeads(BertConfig config) : base(nameof(BertPreTrainingHeads))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        predictions = new BertLMPredictionHead(config);
+        seq_relationship = nn.Linear(config.HiddenSize, 2);
+        Initialization.Init(seq_relationship, config.InitializerRange);
+        RegisterComponents();
+    }
+
+    /// <summary>Vocabulary scores per token and next-sentence scores per sequence.</summary>
+    public (Tensor Prediction, Tensor SeqRelationship) Forward(Tensor hidden, Tensor pooled, Tensor wordEmbeddings) =>
+        (predictions.Forward(hidden, wordEmbeddings), seq_relationship.forward(pooled));
+}
+
+/// <summary>Masked-language modelling, for domain adaptation (transformers' <c>BertForMaskedLM</c>); labels of -100 are ignored.</summary>
+public sealed class MaskedLanguageModelHead : TaskHead
+{
+    private readonly BertOnlyMLMHead cls;
+
+    /// <summary>Creates the head for <paramref name="config"/>.</summary>
+    public MaskedLanguageModelHead(BertConfig config) : base(nameof(MaskedLanguageModelHead))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        cls = new BertOnlyMLMHead(config);
+        TiedKeys = LanguageModelingKeys.Tied(config);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override string ArchitectureName => "BertForMaskedLM";
+
+    /// <inheritdoc />
+    public override IReadOnlySet<string> TiedKeys { get; }
+
+    /// <inheritdoc />
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var encoded = Encode(encoder, batch, options);
+        var logits = cls.Forward(encoded.LastHiddenState, encoder.Embeddings.WordEmbeddingWeight);
+        var labels = batch.Target("labels");
+        var loss = labels is null ? null : Losses.TokenCrossEntropy(logits, labels);
+        return CreateOutput(encoded, ("loss", loss), ("logits", logits));
+    }
+}
+
+/// <summary>BERT's pre-training objective: masked LM plus next-sentence prediction (transformers' <c>BertForPreTraining</c>).</summary>
+public sealed class PreTrainingHead : TaskHead
+{
+    private readonly BertPreTrainingHeads cls;
+
+    /// <summary>Creates the head for <paramref name="config"/>.</summary>
+    public PreTrainingHead(BertConfig config) : base(nameof(PreTrainingHead))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        cls = new BertPreTrainingHeads(config);
+        TiedKeys = LanguageModelingKeys.Tied(config);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override string ArchitectureName => "BertForPreTraining";
+
+    /// <inheritdoc />
+    public override bool UsesPooler => true;
+
+    /// <inheritdoc />
+    public override IReadOnlySet<string> TiedKeys { get; }
+
+    /// <inheritdoc />
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var encoded = Encode(encoder, batch, options);
+        var (prediction, relationship) = cls.Forward(encoded.LastHiddenState, encoded.PoolerOutput!, encoder.Embeddings.WordEmbeddingWeight);
+        var labels = batch.Target("labels");
+        var nextSentence = batch.Target("next_sentence_label");
+        Tensor? loss = null;
+        // As in transformers: the loss needs both targets.
+        if (labels is not null && nextSentence is not null)
+        {
+            loss = Losses.TokenCrossEntropy(prediction, labels)
+                + nn.functional.cross_entropy(relationship.view(-1, 2), nextSentence.view(-1).to_type(ScalarType.Int64));
+        }
+        return CreateOutput(encoded, ("loss", loss), ("prediction_logits", prediction), ("seq_relationship_logits", relationship));
+    }
+}
+
+internal static class LanguageModelingKeys
+{
+    /// <summary>Checkpoint keys that copy tied weights: the decoder bias always (it is <c>cls.predictions.bias</c>), the decoder weight when tied.</summary>
+    public static IReadOnlySet<string> Tied(BertConfig config) =>
+        config.TieWordEmbeddings
+            ? new HashSet<string>(["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"])
+            : new HashSet<string>(["cls.predictions.decoder.bias"]);
+}

@@ -1,0 +1,57 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>
+/// Sentence (pair) classification or regression on the pooled first token (transformers'
+/// <c>BertForSequenceClassification</c>): cross-entropy for single-label, BCE-with-logits for multi-label, MSE for
+/// regression, with the problem type inferred exactly as transformers does when it is not set.
+/// </summary>
+public sealed class SequenceClassificationHead : TaskHead
+{
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+
+    /// <summary>Creates the head for <paramref name="config"/>'s labels and problem type.</summary>
+    public SequenceClassificationHead(BertConfig config) : base(nameof(SequenceClassificationHead))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Labels = config.Labels;
+        ProblemType = config.ProblemType;
+        dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        classifier = nn.Linear(config.HiddenSize, config.NumLabels);
+        Initialization.Init(classifier, config.InitializerRange);
+        RegisterComponents();
+    }
+
+    /// <summary>The label names by id.</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>The configured problem type, or null to infer it from the labels.</summary>
+    public string? ProblemType { get; }
+
+    /// <inheritdoc />
+    public override string ArchitectureName => "BertForSequenceClassification";
+
+    /// <inheritdoc />
+    public override bool UsesPooler => true;
+
+    /// <inheritdoc />
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var encoded = Encode(encoder, batch, options);
+        var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!));
+        var labels = batch.Target("labels");
+        var loss = labels is null ? null : Losses.SequenceClassification(logits, labels, ProblemType);
+        return CreateOutput(encoded, ("loss", loss), ("logits", logits));
+    }
+
+    /// <inheritdoc />
+    public override BertConfig DescribeInConfig(BertConfig config) =>
+        config with { Labels = Labels, ProblemType = ProblemType };
+}

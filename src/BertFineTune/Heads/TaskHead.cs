@@ -1,0 +1,77 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>
+/// A task-specific layer on top of <see cref="BertEncoder"/>, with its own loss and outputs. Subclass it for a custom head:
+/// declare the weights in submodule fields and call <c>RegisterComponents()</c>; the field names become the checkpoint
+/// keys (<c>classifier.weight</c>, …), next to the encoder's <c>bert.*</c>.
+/// </summary>
+/// <remarks>
+/// A head keeps every weight inside a submodule (not as a <c>Parameter</c> field of the head itself), so the task model
+/// can expose the submodules under their own names, exactly as transformers' state dictionaries do.
+/// </remarks>
+public abstract class TaskHead : nn.Module
+{
+    /// <summary>Names the head module (TorchSharp's module name; not part of any key).</summary>
+    protected TaskHead(string name) : base(name)
+    {
+    }
+
+    /// <summary>The transformers class this head corresponds to, written to <c>architectures</c> on save (e.g. <c>BertForSequenceClassification</c>).</summary>
+    public abstract string ArchitectureName { get; }
+
+    /// <summary>Whether the encoder needs its pooler (<c>bert.pooler.*</c>) for this head.</summary>
+    public virtual bool UsesPooler => false;
+
+    /// <summary>
+    /// Whether the encoder's keys carry the <c>bert.</c> prefix in a saved checkpoint (true for every task head; false
+    /// for the bare encoder, which transformers saves without it).
+    /// </summary>
+    public virtual bool PrefixEncoderKeys => true;
+
+    /// <summary>Checkpoint keys that duplicate a tied weight and are skipped on load (e.g. the masked-LM decoder).</summary>
+    public virtual IReadOnlySet<string> TiedKeys { get; } = new HashSet<string>();
+
+    /// <summary>Runs the encoder on <paramref name="batch"/> and the head on its output; adds the loss when the batch has the targets.</summary>
+    public abstract ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options);
+
+    /// <summary>The config to save with this head (labels, problem type); by default <paramref name="config"/> unchanged.</summary>
+    public virtual BertConfig DescribeInConfig(BertConfig config) => config;
+
+    /// <summary>Runs <paramref name="encoder"/> on the batch's inputs as given.</summary>
+    protected static BertEncoderOutput Encode(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(batch);
+        return encoder.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, options);
+    }
+
+    /// <summary>
+    /// Collects a head's outputs plus the encoder's hidden states and attentions when they were requested
+    /// (<c>hidden_states.N</c>, <c>attentions.N</c>), moved out of the caller's dispose scope.
+    /// </summary>
+    protected static ModelOutput CreateOutput(BertEncoderOutput encoded, params (string Name, Tensor? Value)[] outputs)
+    {
+        ArgumentNullException.ThrowIfNull(encoded);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, value) in outputs)
+        {
+            if (value is not null)
+            {
+                tensors[name] = value.MoveToOuterDisposeScope();
+            }
+        }
+        for (int i = 0; i < (encoded.HiddenStates?.Count ?? 0); i++)
+        {
+            tensors[$"hidden_states.{i}"] = encoded.HiddenStates![i].MoveToOuterDisposeScope();
+        }
+        for (int i = 0; i < (encoded.Attentions?.Count ?? 0); i++)
+        {
+            tensors[$"attentions.{i}"] = encoded.Attentions![i].MoveToOuterDisposeScope();
+        }
+        return new ModelOutput(tensors);
+    }
+}

@@ -1,0 +1,45 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Modeling;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Heads;
+
+/// <summary>A label per token, e.g. named entities (transformers' <c>BertForTokenClassification</c>); labels of -100 are ignored by the loss.</summary>
+public sealed class TokenClassificationHead : TaskHead
+{
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+
+    /// <summary>Creates the head for <paramref name="config"/>'s labels.</summary>
+    public TokenClassificationHead(BertConfig config) : base(nameof(TokenClassificationHead))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Labels = config.Labels;
+        dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        classifier = nn.Linear(config.HiddenSize, config.NumLabels);
+        Initialization.Init(classifier, config.InitializerRange);
+        RegisterComponents();
+    }
+
+    /// <summary>The label names by id.</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <inheritdoc />
+    public override string ArchitectureName => "BertForTokenClassification";
+
+    /// <inheritdoc />
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var encoded = Encode(encoder, batch, options);
+        var logits = classifier.forward(dropout.forward(encoded.LastHiddenState));
+        var labels = batch.Target("labels");
+        var loss = labels is null ? null : Losses.TokenCrossEntropy(logits, labels);
+        return CreateOutput(encoded, ("loss", loss), ("logits", logits));
+    }
+
+    /// <inheritdoc />
+    public override BertConfig DescribeInConfig(BertConfig config) => config with { Labels = Labels };
+}

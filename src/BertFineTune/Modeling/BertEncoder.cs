@@ -1,0 +1,162 @@
+using BertFineTune.Checkpoints;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Modeling;
+
+/// <summary>What to compute besides the last hidden state.</summary>
+/// <param name="OutputHiddenStates">Return the embeddings and every layer's output.</param>
+/// <param name="OutputAttentions">Return every layer's attention probabilities (runs the explicit attention path).</param>
+public sealed record EncoderOptions(bool OutputHiddenStates = false, bool OutputAttentions = false);
+
+/// <summary>The encoder's outputs; disposing it disposes every tensor.</summary>
+public sealed class BertEncoderOutput : IDisposable
+{
+    internal BertEncoderOutput(Tensor lastHiddenState, Tensor? poolerOutput, IReadOnlyList<Tensor>? hiddenStates,
+        IReadOnlyList<Tensor>? attentions)
+    {
+        LastHiddenState = lastHiddenState;
+        PoolerOutput = poolerOutput;
+        HiddenStates = hiddenStates;
+        Attentions = attentions;
+    }
+
+    /// <summary>The top layer's output [batch, seq, hidden].</summary>
+    public Tensor LastHiddenState { get; }
+
+    /// <summary>The pooled first token [batch, hidden], or null when the encoder has no pooler.</summary>
+    public Tensor? PoolerOutput { get; }
+
+    /// <summary>The embedding output followed by each layer's output (layers + 1 tensors), when requested.</summary>
+    public IReadOnlyList<Tensor>? HiddenStates { get; }
+
+    /// <summary>Each layer's attention probabilities [batch, heads, seq, seq], when requested.</summary>
+    public IReadOnlyList<Tensor>? Attentions { get; }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        LastHiddenState.Dispose();
+        PoolerOutput?.Dispose();
+        foreach (var t in HiddenStates ?? [])
+        {
+            t.Dispose();
+        }
+        foreach (var t in Attentions ?? [])
+        {
+            t.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The BERT encoder (transformers' <c>BertModel</c>): embeddings, a stack of transformer layers and an optional pooler.
+/// Parameter names equal the Hugging Face keys (<c>embeddings.*</c>, <c>encoder.layer.N.*</c>, <c>pooler.*</c>).
+/// </summary>
+public sealed class BertEncoder : nn.Module
+{
+    private readonly BertEmbeddings embeddings;
+    // transformers names the layer stack "encoder" inside BertModel; the key must stay.
+    private readonly BertLayerStack encoder;
+    private readonly BertPooler? pooler;
+
+    /// <summary>Creates a randomly initialised encoder for <paramref name="config"/>, with or without the pooler.</summary>
+    public BertEncoder(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertEncoder))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        embeddings = new BertEmbeddings(config);
+        encoder = new BertLayerStack(config);
+        pooler = addPoolingLayer ? new BertPooler(config) : null;
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration the encoder was built from.</summary>
+    public BertConfig Config { get; }
+
+    /// <summary>Whether the encoder has a pooler (<c>pooler.*</c> weights).</summary>
+    public bool HasPooler => pooler is not null;
+
+    /// <summary>The embedding block.</summary>
+    public BertEmbeddings Embeddings => embeddings;
+
+    /// <summary>The transformer layers, bottom first.</summary>
+    public IReadOnlyList<BertLayer> Layers => encoder.Layers;
+
+    /// <summary>
+    /// Encodes <paramref name="inputIds"/> [batch, seq]. <paramref name="attentionMask"/> (1 = attend, 0 = padding; all
+    /// ones when null) and <paramref name="tokenTypeIds"/> (zeros when null) have the same shape.
+    /// </summary>
+    /// <exception cref="ArgumentException">The inputs have the wrong rank or shape, or are longer than max_position_embeddings.</exception>
+    public BertEncoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null,
+        EncoderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        options ??= new EncoderOptions();
+        CheckInputs(inputIds, attentionMask, tokenTypeIds);
+        using var scope = NewDisposeScope();
+
+        var hidden = embeddings.Forward(inputIds, tokenTypeIds);
+        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, hidden.dtype);
+        var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { hidden } : null;
+        var attentions = options.OutputAttentions ? new List<Tensor>() : null;
+        foreach (var layer in encoder.Layers)
+        {
+            var (next, probabilities) = layer.Forward(hidden, mask, options.OutputAttentions);
+            hidden = next;
+            hiddenStates?.Add(hidden);
+            if (probabilities is not null)
+            {
+                attentions!.Add(probabilities);
+            }
+        }
+        var pooled = pooler?.Forward(hidden);
+
+        return new BertEncoderOutput(
+            hidden.MoveToOuterDisposeScope(),
+            pooled?.MoveToOuterDisposeScope(),
+            hiddenStates?.Select(t => t.MoveToOuterDisposeScope()).ToList(),
+            attentions?.Select(t => t.MoveToOuterDisposeScope()).ToList());
+    }
+
+    /// <summary>[batch, seq] of 1/0 → [batch, 1, 1, seq] of 0 / the dtype's lowest value, added to attention scores.</summary>
+    private static Tensor AdditiveMask(Tensor attentionMask, ScalarType dtype)
+    {
+        var lowest = dtype switch
+        {
+            ScalarType.Float16 => -65504.0,
+            ScalarType.BFloat16 => -3.3895313892515355e38,
+            ScalarType.Float64 => double.MinValue,
+            _ => float.MinValue,
+        };
+        var keep = attentionMask.to_type(dtype).unsqueeze(1).unsqueeze(2);
+        return (1.0 - keep) * lowest;
+    }
+
+    private void CheckInputs(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds)
+    {
+        if (inputIds.dim() != 2)
+        {
+            throw new ArgumentException(
+                $"input_ids must be [batch, sequence], got [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
+        }
+        if (inputIds.dtype != ScalarType.Int64 && inputIds.dtype != ScalarType.Int32)
+        {
+            throw new ArgumentException($"input_ids must hold integer ids, got {inputIds.dtype}.", nameof(inputIds));
+        }
+        if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
+        {
+            throw new ArgumentException(
+                $"input_ids has {inputIds.shape[1]} positions but the model has max_position_embeddings {Config.MaxPositionEmbeddings}; truncate the input.",
+                nameof(inputIds));
+        }
+        foreach (var (name, tensor) in new[] { ("attention_mask", attentionMask), ("token_type_ids", tokenTypeIds) })
+        {
+            if (tensor is not null && !tensor.shape.SequenceEqual(inputIds.shape))
+            {
+                throw new ArgumentException(
+                    $"{name} has shape [{string.Join(", ", tensor.shape)}] but input_ids has [{string.Join(", ", inputIds.shape)}].", name);
+            }
+        }
+    }
+}
