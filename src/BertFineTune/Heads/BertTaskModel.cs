@@ -1,5 +1,6 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
+using BertFineTune.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,7 +33,7 @@ public sealed class BertTaskModel : nn.Module
 
     /// <summary>Puts <paramref name="head"/> on a new, randomly initialised encoder for <paramref name="config"/>.</summary>
     /// <exception cref="ArgumentException">The head declares a parameter outside a submodule.</exception>
-    public BertTaskModel(BertConfig config, TaskHead head) : base(nameof(BertTaskModel))
+    public BertTaskModel(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertTaskModel)))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(head);
@@ -95,6 +96,7 @@ public sealed class BertTaskModel : nn.Module
     {
         ArgumentNullException.ThrowIfNull(folder);
         options ??= new PretrainedLoadOptions();
+        TorchRuntime.EnsureAvailable();
         if (!Directory.Exists(folder))
         {
             throw new DirectoryNotFoundException($"Model folder not found: {folder}");

@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Runtime;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Modeling;
@@ -60,7 +61,7 @@ public sealed class BertEncoder : nn.Module
     private readonly BertPooler? pooler;
 
     /// <summary>Creates a randomly initialised encoder for <paramref name="config"/>, with or without the pooler.</summary>
-    public BertEncoder(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertEncoder))
+    public BertEncoder(BertConfig config, bool addPoolingLayer = true) : base(TorchRuntime.CheckedModuleName(nameof(BertEncoder)))
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
