@@ -1,5 +1,6 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Modeling;
@@ -134,6 +135,24 @@ public sealed class BertEncoder : nn.Module
         return (1.0 - keep) * lowest;
     }
 
+    /// <summary>An id outside the embedding table would fail deep inside libtorch; name the tensor and the limit instead.</summary>
+    private static void CheckRange(string name, Tensor ids, long size, string field)
+    {
+        if (ids.numel() == 0)
+        {
+            return;
+        }
+        using var minimum = ids.min();
+        using var maximum = ids.max();
+        long min = minimum.ToInt64(), max = maximum.ToInt64();
+        if (min < 0 || max >= size)
+        {
+            throw new ArgumentException(
+                $"{name} holds ids in [{min}, {max}] but the model's {field} is {size}: every id must be in [0, {size}). "
+                + "Was the input tokenized with another model's vocabulary?", name);
+        }
+    }
+
     private void CheckInputs(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds)
     {
         if (inputIds.dim() != 2)
@@ -150,6 +169,11 @@ public sealed class BertEncoder : nn.Module
             throw new ArgumentException(
                 $"input_ids has {inputIds.shape[1]} positions but the model has max_position_embeddings {Config.MaxPositionEmbeddings}; truncate the input.",
                 nameof(inputIds));
+        }
+        CheckRange("input_ids", inputIds, Config.VocabSize, "vocab_size");
+        if (tokenTypeIds is not null)
+        {
+            CheckRange("token_type_ids", tokenTypeIds, Config.TypeVocabSize, "type_vocab_size");
         }
         foreach (var (name, tensor) in new[] { ("attention_mask", attentionMask), ("token_type_ids", tokenTypeIds) })
         {

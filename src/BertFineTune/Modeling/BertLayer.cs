@@ -143,11 +143,12 @@ public sealed class BertLayerStack : nn.Module
     {
         ArgumentNullException.ThrowIfNull(config);
         layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config)).ToArray());
+        Layers = [.. layer];
         RegisterComponents();
     }
 
     /// <summary>The layers, bottom first.</summary>
-    public IReadOnlyList<BertLayer> Layers => [.. layer];
+    public IReadOnlyList<BertLayer> Layers { get; }
 }
 
 /// <summary>tanh(dense(first token)): the sentence representation used by classification heads (<c>pooler.*</c>).</summary>
