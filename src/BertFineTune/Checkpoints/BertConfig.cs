@@ -128,6 +128,11 @@ public sealed record BertConfig
         JsonObject root;
         try
         {
+            // JsonNode throws ArgumentException, on first access, for a name given twice in one object; find it first.
+            using (var document = JsonDocument.Parse(json))
+            {
+                CheckNoDuplicateNames(document.RootElement, null, null, source);
+            }
             root = JsonNode.Parse(json) as JsonObject
                 ?? throw new BertConfigException(source, null, "the file must hold a JSON object.");
         }
@@ -215,11 +220,11 @@ public sealed record BertConfig
         }
         if (!(LayerNormEps > 0) || double.IsInfinity(LayerNormEps))
         {
-            throw new BertConfigException(source, "layer_norm_eps", $"layer_norm_eps must be a positive number, found {LayerNormEps}.");
+            throw new BertConfigException(source, "layer_norm_eps", $"layer_norm_eps must be a positive number, found {LayerNormEps.ToString(CultureInfo.InvariantCulture)}.");
         }
         if (!(InitializerRange >= 0) || double.IsInfinity(InitializerRange))
         {
-            throw new BertConfigException(source, "initializer_range", $"initializer_range must be a non-negative number, found {InitializerRange}.");
+            throw new BertConfigException(source, "initializer_range", $"initializer_range must be a non-negative number, found {InitializerRange.ToString(CultureInfo.InvariantCulture)}.");
         }
         if (PadTokenId is { } pad && (pad < 0 || pad >= VocabSize))
         {
@@ -246,8 +251,9 @@ public sealed record BertConfig
         }
         if (IsDecoder || AddCrossAttention)
         {
-            throw new BertConfigException(source, IsDecoder ? "is_decoder" : "add_cross_attention",
-                "BERT decoders and cross-attention are not supported; set is_decoder and add_cross_attention to false.");
+            var field = IsDecoder ? "is_decoder" : "add_cross_attention";
+            throw new BertConfigException(source, field,
+                $"{field} is true, but BERT decoders and cross-attention are not supported; set is_decoder and add_cross_attention to false.");
         }
     }
 
@@ -314,6 +320,32 @@ public sealed record BertConfig
         if (!(value >= 0 && value < 1))
         {
             throw new BertConfigException(source, field, $"{field} must be in [0, 1), found {value.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+
+    private static void CheckNoDuplicateNames(JsonElement element, string? field, string? path, string source)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in element.EnumerateObject())
+            {
+                var propertyPath = path is null ? property.Name : $"{path}.{property.Name}";
+                if (!names.Add(property.Name))
+                {
+                    throw new BertConfigException(source, field ?? property.Name,
+                        $"'{propertyPath}' is given more than once; keep one of its values.");
+                }
+                CheckNoDuplicateNames(property.Value, field ?? property.Name, propertyPath, source);
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+        {
+            int index = 0;
+            foreach (var item in element.EnumerateArray())
+            {
+                CheckNoDuplicateNames(item, field, $"{path}[{index++}]", source);
+            }
         }
     }
 
@@ -433,6 +465,11 @@ public sealed record BertConfig
                 {
                     throw new BertConfigException(source, "id2label",
                         $"id2label key '{key}' is not an id in [0, {labels.Length}); ids must be 0 to the label count minus one.");
+                }
+                if (labels[id] is not null)
+                {
+                    throw new BertConfigException(source, "id2label",
+                        $"id2label key '{key}' names id {id} a second time; ids must be 0 to the label count minus one, each once.");
                 }
                 if (value is not JsonValue v || !v.TryGetValue<string>(out var name))
                 {

@@ -94,27 +94,39 @@ public static class StateDictLoader
         options ??= new StateDictLoadOptions();
         var (mapping, unexpected, ignored) = MapKeys(checkpoint.Names, modelState.Keys, options);
 
+        // Every shape is checked before any parameter is written, so a refused checkpoint leaves the model as it was and
+        // the exception names every tensor that differs (a new label count changes both classifier.weight and .bias).
         var mismatched = new List<string>();
+        var problems = new List<string>();
+        foreach (var (target, sourceKey) in mapping)
+        {
+            var modelShape = modelState[target].shape;
+            var fileShape = checkpoint.GetInfo(sourceKey).Shape;
+            if (!fileShape.SequenceEqual(modelShape))
+            {
+                mismatched.Add($"{target}: checkpoint [{string.Join(", ", fileShape)}] vs model [{string.Join(", ", modelShape)}]");
+                problems.Add($"tensor '{sourceKey}' has shape [{string.Join(", ", fileShape)}] but the model's '{target}' has "
+                    + $"[{string.Join(", ", modelShape)}]");
+            }
+        }
+        if (problems.Count > 0 && !options.IgnoreMismatchedSizes)
+        {
+            var report = BuildReport(modelState.Keys, mapping, unexpected, mismatched, ignored);
+            throw new CheckpointMismatchException(
+                $"{source}: {string.Join("; ", problems)}. If the head was meant to change (another label count), load with "
+                + "IgnoreMismatchedSizes to initialise it anew.", report);
+        }
+
+        var mismatchedTargets = mismatched.Select(TargetOf).ToHashSet(StringComparer.Ordinal);
         using (no_grad())
         {
             foreach (var (target, sourceKey) in mapping)
             {
-                var parameter = modelState[target];
-                var info = checkpoint.GetInfo(sourceKey);
-                if (!info.Shape.SequenceEqual(parameter.shape))
+                if (mismatchedTargets.Contains(target))
                 {
-                    var description = $"{target}: checkpoint [{string.Join(", ", info.Shape)}] vs model [{string.Join(", ", parameter.shape)}]";
-                    if (!options.IgnoreMismatchedSizes)
-                    {
-                        var report = BuildReport(modelState.Keys, mapping, unexpected, [description], ignored);
-                        throw new CheckpointMismatchException(
-                            $"{source}: tensor '{sourceKey}' has shape [{string.Join(", ", info.Shape)}] but the model's '{target}' has "
-                            + $"[{string.Join(", ", parameter.shape)}]. If the head was meant to change (another label count), load with "
-                            + "IgnoreMismatchedSizes to initialise it anew.", report);
-                    }
-                    mismatched.Add(description);
                     continue;
                 }
+                var parameter = modelState[target];
                 using var value = checkpoint.ReadTensor(sourceKey, parameter.dtype);
                 parameter.copy_(value);
             }
@@ -193,10 +205,13 @@ public static class StateDictLoader
         return key;
     }
 
+    /// <summary>The model key a <see cref="LoadReport.MismatchedKeys"/> entry describes.</summary>
+    private static string TargetOf(string mismatch) => mismatch[..mismatch.IndexOf(':', StringComparison.Ordinal)];
+
     private static LoadReport BuildReport(IEnumerable<string> modelKeys, Dictionary<string, string> mapping,
         List<string> unexpected, List<string> mismatched, List<string> ignored)
     {
-        var mismatchedTargets = mismatched.Select(m => m[..m.IndexOf(':', StringComparison.Ordinal)]).ToHashSet(StringComparer.Ordinal);
+        var mismatchedTargets = mismatched.Select(TargetOf).ToHashSet(StringComparer.Ordinal);
         var missing = modelKeys.Where(k => !mapping.ContainsKey(k) && !mismatchedTargets.Contains(k))
             .OrderBy(k => k, StringComparer.Ordinal).ToList();
         return new LoadReport(missing.AsReadOnly(), unexpected.AsReadOnly(), mismatched.AsReadOnly(), ignored.AsReadOnly());
