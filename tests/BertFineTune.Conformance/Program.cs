@@ -1,54 +1,103 @@
 using System.Globalization;
 using BertFineTune.Conformance;
 
-// bert-conformance model --model <dir> [--tolerance 1e-5]
-const string Usage = "usage: BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]";
-if (args.Length == 0 || args[0] != "model")
+// BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]
+// BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]
+const string Usage = "usage: BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]\n"
+    + "       BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]";
+
+if (args.Length == 0 || args[0] is not ("model" or "tokenizer"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
 }
-string? folder = null;
-double tolerance = 1e-5;
+var named = new Dictionary<string, string>(StringComparer.Ordinal);
 for (int i = 1; i < args.Length; i++)
 {
-    switch (args[i])
+    if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
     {
-        case "--model" when i + 1 < args.Length:
-            folder = args[++i];
-            break;
-        case "--tolerance" when i + 1 < args.Length
-            && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && parsed >= 0:
-            tolerance = parsed;
-            i++;
-            break;
-        default:
-            Console.Error.WriteLine($"unexpected argument '{args[i]}'. {Usage}");
-            return 2;
+        Console.Error.WriteLine($"unexpected argument '{args[i]}'.\n{Usage}");
+        return 2;
     }
-}
-if (folder is null)
-{
-    Console.Error.WriteLine($"--model is required. {Usage}");
-    return 2;
+    named[args[i]] = args[++i];
 }
 
 try
 {
-    var results = ReferenceComparison.Run(folder, tolerance);
-    foreach (var result in results)
-    {
-        Console.WriteLine(result);
-    }
-    int passed = results.Count(r => r.Passed);
-    Console.WriteLine(passed == results.Count && results.Count > 0
-        ? $"PASS {passed}/{results.Count}"
-        : $"FAIL {results.Count - passed}/{results.Count}");
-    return passed == results.Count && results.Count > 0 ? 0 : 1;
+    return args[0] == "model" ? RunModel(named) : RunTokenizer(named);
 }
-catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"{e.Message}\n{Usage}");
+    return 2;
+}
+catch (Exception e) when (e is IOException or FormatException or InvalidOperationException or NotSupportedException
+    or UnauthorizedAccessException or ArgumentException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     Console.WriteLine("FAIL 1/1");
     return 1;
 }
+
+static int RunModel(Dictionary<string, string> named)
+{
+    var folder = Required(named, "--model");
+    double tolerance = 1e-5;
+    if (named.TryGetValue("--tolerance", out var text)
+        && !(double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out tolerance) && tolerance >= 0))
+    {
+        throw new UsageException($"--tolerance '{text}' is not a non-negative number.");
+    }
+    CheckOnly(named, "--model", "--tolerance");
+    var results = ReferenceComparison.Run(folder, tolerance);
+    foreach (var result in results)
+    {
+        Console.WriteLine(result);
+    }
+    return Summarize(results.Count, results.Count(r => r.Passed));
+}
+
+static int RunTokenizer(Dictionary<string, string> named)
+{
+    var path = Required(named, "--tokenizer");
+    var fixture = Required(named, "--fixture");
+    bool? lowercase = null;
+    if (named.TryGetValue("--lowercase", out var text))
+    {
+        lowercase = text switch
+        {
+            "true" => true,
+            "false" => false,
+            _ => throw new UsageException($"--lowercase must be true or false, not '{text}'."),
+        };
+    }
+    CheckOnly(named, "--tokenizer", "--fixture", "--lowercase");
+    var tokenizer = TokenizerComparison.LoadTokenizer(path, lowercase);
+    var results = TokenizerComparison.Run(tokenizer, fixture);
+    foreach (var failure in results.Where(r => !r.Passed).Take(10))
+    {
+        Console.WriteLine($"row {failure.Index}: {failure.Mismatch}");
+    }
+    return Summarize(results.Count, results.Count(r => r.Passed));
+}
+
+static int Summarize(int total, int passed)
+{
+    bool ok = total > 0 && passed == total;
+    Console.WriteLine(ok ? $"PASS {passed}/{total}" : $"FAIL {total - passed}/{total}");
+    return ok ? 0 : 1;
+}
+
+static string Required(Dictionary<string, string> named, string name) =>
+    named.TryGetValue(name, out var value) ? value : throw new UsageException($"{name} is required.");
+
+static void CheckOnly(Dictionary<string, string> named, params string[] allowed)
+{
+    var unknown = named.Keys.FirstOrDefault(k => !allowed.Contains(k));
+    if (unknown is not null)
+    {
+        throw new UsageException($"unknown option {unknown}.");
+    }
+}
+
+internal sealed class UsageException(string message) : Exception(message);
