@@ -68,7 +68,8 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         try
         {
             using var document = JsonDocument.Parse(File.ReadAllText(indexPath));
-            if (!document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             {
                 throw new SafeTensorsFormatException(indexPath, null, "the index has no 'weight_map' object.");
             }

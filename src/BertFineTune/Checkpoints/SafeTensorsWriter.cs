@@ -7,11 +7,14 @@ namespace BertFineTune.Checkpoints;
 /// <summary>Writes tensors to a safetensors file, atomically.</summary>
 public static class SafeTensorsWriter
 {
+    private const string MetadataKey = "__metadata__";
+
     /// <summary>
     /// Writes <paramref name="tensors"/> (sorted by name) and optional <paramref name="metadata"/> to
     /// <paramref name="path"/>. The file is written under a temporary name in the same folder and renamed into place, so
     /// a reader never sees a half-written file and an interrupted write leaves any previous file intact.
     /// </summary>
+    /// <exception cref="ArgumentException">Two tensors share a name, or a tensor is named <c>__metadata__</c>.</exception>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -22,6 +25,11 @@ public static class SafeTensorsWriter
         if (duplicate.First.Key is not null)
         {
             throw new ArgumentException($"Tensor name '{duplicate.First.Key}' is given twice.", nameof(tensors));
+        }
+
+        if (ordered.Any(t => t.Key == MetadataKey))
+        {
+            throw new ArgumentException($"'{MetadataKey}' is reserved for the header's metadata and cannot name a tensor.", nameof(tensors));
         }
 
         var header = BuildHeader(ordered, metadata);
@@ -46,7 +54,7 @@ public static class SafeTensorsWriter
             json.WriteStartObject();
             if (metadata is { Count: > 0 })
             {
-                json.WriteStartObject("__metadata__");
+                json.WriteStartObject(MetadataKey);
                 foreach (var (key, value) in metadata.OrderBy(m => m.Key, StringComparer.Ordinal))
                 {
                     json.WriteString(key, value);

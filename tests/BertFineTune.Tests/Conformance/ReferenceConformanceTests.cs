@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using BertFineTune.Conformance;
 using BertFineTune.Heads;
 using static TorchSharp.torch;
@@ -41,7 +42,7 @@ public class ReferenceConformanceTests
         // gives the stored loss 1.0906028 (next closest: [2, 0] at 1.0906119), so these are the labels it was made with.
         using var model = BertTaskModel.FromPretrained(Fixtures.Model("seq_cls"));
         model.eval();
-        using var reference = BertFineTune.Checkpoints.SafeTensorsFile.Open(Path.Combine(Fixtures.Model("seq_cls"), "reference_io.safetensors"));
+        using var reference = SafeTensorsFile.Open(Path.Combine(Fixtures.Model("seq_cls"), "reference_io.safetensors"));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var batch = new BertBatch(reference.ReadTensor("in.input_ids"), reference.ReadTensor("in.attention_mask"),
