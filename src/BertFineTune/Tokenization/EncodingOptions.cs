@@ -48,6 +48,14 @@ public sealed record EncodingOptions
     /// <summary>Round padded lengths up to a multiple of this (e.g. 8 for tensor cores).</summary>
     public int? PadToMultipleOf { get; init; }
 
+    /// <summary>
+    /// Reproduce the tokenizers crate 0.23's truncation early exit (transformers 5.x): when truncating, each text is
+    /// tokenized only until <see cref="MaxLength"/> tokens exist, so overflow windows stop there and the rest of a long
+    /// context is dropped (huggingface/tokenizers issue #2091). Off by default: every window of the whole text is
+    /// returned, as tokenizers 0.22 and the documented behaviour do. Turn it on to match transformers 5.x token for token.
+    /// </summary>
+    public bool TokenizersEarlyExit { get; init; }
+
     /// <summary>Truncate with <see cref="TruncationStrategy.LongestFirst"/> to <paramref name="maxLength"/> and pad to the longest.</summary>
     public static EncodingOptions TruncateAndPad(int maxLength) =>
         new() { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength, Padding = PaddingStrategy.Longest };
