@@ -170,7 +170,7 @@ public class StateDictLoaderTests
     public void A_head_checkpoint_loaded_into_an_encoder_state_dict_has_its_bert_prefix_stripped()
     {
         var config = BertConfig.Load(Path.Combine(Fixtures.Model("seq_cls"), "config.json"));
-        using var encoder = new Modeling.BertEncoder(config);
+        using var encoder = new global::BertFineTune.Modeling.BertEncoder(config);
         using var checkpoint = SafeTensorsCheckpoint.OpenFolder(Fixtures.Model("seq_cls"));
         var state = encoder.state_dict();
 
