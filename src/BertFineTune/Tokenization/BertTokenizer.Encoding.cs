@@ -123,6 +123,10 @@ public sealed partial class BertTokenizer
         var first = Split(text, stopAt);
         var second = pair is null ? null : Split(pair, stopAt);
         var (firstWindows, secondWindows) = Truncate(first, second, options);
+        if (firstWindows.Count == 1 && (secondWindows is null || secondWindows.Count == 1))
+        {
+            return [Assemble(first, firstWindows[0], second, secondWindows?[0], options.AddSpecialTokens, sampleIndex)];
+        }
 
         // The order of transformers' Encoding.merge_with: the main window, then each overflow of the first text with
         // every window of the second, then the first text's main window with the second's overflows.
@@ -287,7 +291,7 @@ public sealed partial class BertTokenizer
                 builder.AddSpecial(SepTokenId, 1);
             }
         }
-        return builder.Build(sampleIndex, IdToToken);
+        return builder.Build(sampleIndex, _tokenOf);
     }
 
     /// <summary>Pads every encoding to a common length per the options (right side, with [PAD], type id 0, mask 0).</summary>
@@ -322,21 +326,21 @@ public sealed partial class BertTokenizer
         {
             builder.AddPadding(PadTokenId);
         }
-        return builder.Build(encoding.SampleIndex, IdToToken);
+        return builder.Build(encoding.SampleIndex, _tokenOf);
     }
 
-    /// <summary>Collects the parallel arrays of an <see cref="Encoding"/>.</summary>
-    private sealed class EncodingBuilder(int capacity)
+    /// <summary>Fills the parallel arrays of an <see cref="Encoding"/> of a length known up front.</summary>
+    private sealed class EncodingBuilder(int length)
     {
-        private readonly List<int> _ids = new(capacity);
-        private readonly List<int> _types = new(capacity);
-        private readonly List<(int, int)> _offsets = new(capacity);
-        private readonly List<int?> _words = new(capacity);
-        private readonly List<int?> _sequences = new(capacity);
-        private readonly List<int> _special = new(capacity);
-        private readonly List<int> _attention = new(capacity);
+        private readonly int[] _ids = new int[length];
+        private readonly int[] _types = new int[length];
+        private readonly (int, int)[] _offsets = new (int, int)[length];
+        private readonly int?[] _words = new int?[length];
+        private readonly int?[] _sequences = new int?[length];
+        private readonly int[] _special = new int[length];
+        private readonly int[] _attention = new int[length];
 
-        public int Count => _ids.Count;
+        public int Count { get; private set; }
 
         public void AddSpecial(int id, int typeId) => Add(id, typeId, (0, 0), null, null, 1, 1);
 
@@ -361,16 +365,19 @@ public sealed partial class BertTokenizer
 
         private void Add(int id, int type, (int, int) offset, int? word, int? sequence, int special, int attention)
         {
-            _ids.Add(id);
-            _types.Add(type);
-            _offsets.Add(offset);
-            _words.Add(word);
-            _sequences.Add(sequence);
-            _special.Add(special);
-            _attention.Add(attention);
+            int at = Count++;
+            _ids[at] = id;
+            _types[at] = type;
+            _offsets[at] = offset;
+            _words[at] = word;
+            _sequences[at] = sequence;
+            _special[at] = special;
+            _attention[at] = attention;
         }
 
         public Encoding Build(int sampleIndex, Func<int, string> tokenOf) =>
-            new([.. _ids], [.. _types], [.. _offsets], [.. _words], [.. _sequences], [.. _special], [.. _attention], sampleIndex, tokenOf);
+            Count == _ids.Length
+                ? new(_ids, _types, _offsets, _words, _sequences, _special, _attention, sampleIndex, tokenOf)
+                : throw new InvalidOperationException($"Encoding filled {Count} of {_ids.Length} positions.");
     }
 }

@@ -21,10 +21,12 @@ public sealed partial class BertTokenizer
     private readonly int[] _continuationLength;
     private readonly (string Text, int Id)[] _specialTokens;
     private readonly HashSet<int> _specialIds;
+    private readonly Func<int, string> _tokenOf;
 
     private BertTokenizer(IReadOnlyList<string> vocabulary, BertTokenizerOptions options, IEnumerable<string>? extraSpecialTokens)
     {
         Options = options;
+        _tokenOf = IdToToken;
         _tokens = [.. vocabulary];
         _ids = new Dictionary<string, int>(_tokens.Length, StringComparer.Ordinal);
         for (int i = 0; i < _tokens.Length; i++)
