@@ -3,10 +3,12 @@ using BertFineTune.Conformance;
 
 // BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]
 // BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]
+// BertFineTune.Conformance training --fixture <training_steps.json>
 const string Usage = "usage: BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]\n"
-    + "       BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]";
+    + "       BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]\n"
+    + "       BertFineTune.Conformance training --fixture <training_steps.json>";
 
-if (args.Length == 0 || args[0] is not ("model" or "tokenizer"))
+if (args.Length == 0 || args[0] is not ("model" or "tokenizer" or "training"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -24,7 +26,12 @@ for (int i = 1; i < args.Length; i++)
 
 try
 {
-    return args[0] == "model" ? RunModel(named) : RunTokenizer(named);
+    return args[0] switch
+    {
+        "model" => RunModel(named),
+        "tokenizer" => RunTokenizer(named),
+        _ => RunTraining(named),
+    };
 }
 catch (UsageException e)
 {
@@ -79,6 +86,18 @@ static int RunTokenizer(Dictionary<string, string> named)
         Console.WriteLine($"row {failure.Index}: {failure.Mismatch}");
     }
     return Summarize(results.Count, results.Count(r => r.Passed));
+}
+
+static int RunTraining(Dictionary<string, string> named)
+{
+    var fixture = Required(named, "--fixture");
+    CheckOnly(named, "--fixture");
+    var checks = TrainingComparison.Run(fixture);
+    foreach (var check in checks)
+    {
+        Console.WriteLine(check);
+    }
+    return Summarize(checks.Count, checks.Count(c => c.Passed));
 }
 
 static int Summarize(int total, int passed)

@@ -3,21 +3,40 @@ using static TorchSharp.torch;
 namespace BertFineTune.Heads;
 
 /// <summary>
+/// Loss settings a head applies when it computes its loss: class weights and label smoothing for cross-entropy,
+/// positive-class weights for multi-label BCE.
+/// </summary>
+/// <param name="ClassWeights">A weight per class for single-label cross-entropy (rare classes weigh more).</param>
+/// <param name="PositiveWeights">A weight per label for the positive term of multi-label BCE (<c>pos_weight</c>).</param>
+/// <param name="LabelSmoothing">Cross-entropy label smoothing in [0, 1).</param>
+public sealed record LossOptions(IReadOnlyList<float>? ClassWeights = null, IReadOnlyList<float>? PositiveWeights = null,
+    double LabelSmoothing = 0.0);
+
+/// <summary>
 /// One batch of model inputs and, for training or evaluation, its targets. Targets use transformers' argument names
 /// (<c>labels</c>, <c>start_positions</c>, <c>end_positions</c>, <c>next_sentence_label</c>) so custom heads can add their own.
-/// The batch does not own its tensors.
 /// </summary>
-public sealed class BertBatch
+public sealed class BertBatch : IDisposable
 {
+    private readonly bool _ownsTensors;
+
     /// <summary>Creates a batch; only <paramref name="inputIds"/> is required.</summary>
+    /// <param name="inputIds">Token ids [batch, seq] (multiple choice: [batch, choices, seq]).</param>
+    /// <param name="attentionMask">1 for tokens, 0 for padding; all ones when null.</param>
+    /// <param name="tokenTypeIds">Segment ids; zeros when null.</param>
+    /// <param name="targets">Targets by transformers' argument name.</param>
+    /// <param name="loss">Loss settings for the head, or null for its plain loss.</param>
+    /// <param name="ownsTensors">Whether <see cref="Dispose"/> disposes the tensors (false: the caller keeps them).</param>
     public BertBatch(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null,
-        IReadOnlyDictionary<string, Tensor>? targets = null)
+        IReadOnlyDictionary<string, Tensor>? targets = null, LossOptions? loss = null, bool ownsTensors = false)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         InputIds = inputIds;
         AttentionMask = attentionMask;
         TokenTypeIds = tokenTypeIds;
         Targets = targets ?? new Dictionary<string, Tensor>();
+        Loss = loss;
+        _ownsTensors = ownsTensors;
     }
 
     /// <summary>Token ids [batch, seq] (multiple choice: [batch, choices, seq]).</summary>
@@ -32,6 +51,31 @@ public sealed class BertBatch
     /// <summary>Targets by transformers' argument name.</summary>
     public IReadOnlyDictionary<string, Tensor> Targets { get; }
 
+    /// <summary>Loss settings for the head, or null for its plain loss.</summary>
+    public LossOptions? Loss { get; }
+
+    /// <summary>Number of examples.</summary>
+    public long Size => InputIds.shape[0];
+
     /// <summary>The target named <paramref name="name"/>, or null.</summary>
     public Tensor? Target(string name) => Targets.TryGetValue(name, out var t) ? t : null;
+
+    /// <summary>The same batch with other loss settings (sharing the tensors, not owning them).</summary>
+    public BertBatch WithLoss(LossOptions? loss) => new(InputIds, AttentionMask, TokenTypeIds, Targets, loss);
+
+    /// <summary>Disposes the tensors when the batch owns them.</summary>
+    public void Dispose()
+    {
+        if (!_ownsTensors)
+        {
+            return;
+        }
+        InputIds.Dispose();
+        AttentionMask?.Dispose();
+        TokenTypeIds?.Dispose();
+        foreach (var target in Targets.Values)
+        {
+            target.Dispose();
+        }
+    }
 }

@@ -9,6 +9,9 @@ namespace BertFineTune.Heads;
 /// <summary>Options for <see cref="BertTaskModel.FromPretrained(string, PretrainedLoadOptions?)"/>.</summary>
 public sealed record PretrainedLoadOptions
 {
+    /// <summary>Changes the loaded config before the model is built (e.g. dropout overrides); null keeps it.</summary>
+    public Func<BertConfig, BertConfig>? Configure { get; init; }
+
     /// <summary>The head to put on the encoder; null picks the built-in head named by <c>architectures[0]</c>.</summary>
     public Func<BertConfig, TaskHead>? Head { get; init; }
 
@@ -102,6 +105,11 @@ public sealed class BertTaskModel : nn.Module
             throw new DirectoryNotFoundException($"Model folder not found: {folder}");
         }
         var config = BertConfig.Load(Path.Combine(folder, "config.json"));
+        if (options.Configure is { } configure)
+        {
+            config = configure(config);
+            config.Validate(Path.Combine(folder, "config.json") + " (after Configure)");
+        }
         var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
         var model = new BertTaskModel(config, head);
         try

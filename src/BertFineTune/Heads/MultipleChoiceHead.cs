@@ -46,7 +46,7 @@ public sealed class MultipleChoiceHead : TaskHead
         var encoded = encoder.Forward(Flatten(batch.InputIds)!, Flatten(batch.AttentionMask), Flatten(batch.TokenTypeIds), options);
         var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!)).view(-1, choices);
         var labels = batch.Target("labels");
-        var loss = labels is null ? null : nn.functional.cross_entropy(logits, labels.view(-1).to_type(ScalarType.Int64));
+        var loss = labels is null ? null : Losses.CrossEntropy(logits, labels.view(-1).to_type(ScalarType.Int64), batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
     }
 }

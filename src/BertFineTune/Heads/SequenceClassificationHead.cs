@@ -47,7 +47,7 @@ public sealed class SequenceClassificationHead : TaskHead
         var encoded = Encode(encoder, batch, options);
         var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!));
         var labels = batch.Target("labels");
-        var loss = labels is null ? null : Losses.SequenceClassification(logits, labels, ProblemType);
+        var loss = labels is null ? null : Losses.SequenceClassification(logits, labels, ProblemType, batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
     }
 

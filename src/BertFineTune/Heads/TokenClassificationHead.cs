@@ -36,7 +36,7 @@ public sealed class TokenClassificationHead : TaskHead
         var encoded = Encode(encoder, batch, options);
         var logits = classifier.forward(dropout.forward(encoded.LastHiddenState));
         var labels = batch.Target("labels");
-        var loss = labels is null ? null : Losses.TokenCrossEntropy(logits, labels);
+        var loss = labels is null ? null : Losses.TokenCrossEntropy(logits, labels, batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
     }
 

@@ -85,6 +85,31 @@ public sealed class BertEncoder : nn.Module
     /// <summary>The transformer layers, bottom first.</summary>
     public IReadOnlyList<BertLayer> Layers => encoder.Layers;
 
+    /// <summary>Re-initialises the top <paramref name="count"/> transformer layers as transformers initialises new weights.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The encoder has fewer layers.</exception>
+    public void ReinitializeTopLayers(int count)
+    {
+        if (count < 0 || count > Layers.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"The encoder has {Layers.Count} layers.");
+        }
+        foreach (var layer in Layers.Skip(Layers.Count - count))
+        {
+            foreach (var module in layer.modules())
+            {
+                switch (module)
+                {
+                    case TorchSharp.Modules.Linear linear:
+                        Initialization.Init(linear, Config.InitializerRange);
+                        break;
+                    case TorchSharp.Modules.LayerNorm norm:
+                        Initialization.Init(norm);
+                        break;
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// Encodes <paramref name="inputIds"/> [batch, seq]. <paramref name="attentionMask"/> (1 = attend, 0 = padding; all
     /// ones when null) and <paramref name="tokenTypeIds"/> (zeros when null) have the same shape.

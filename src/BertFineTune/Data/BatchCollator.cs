@@ -1,0 +1,143 @@
+using BertFineTune.Heads;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Data;
+
+/// <summary>
+/// Stacks examples into a <see cref="BertBatch"/> with dynamic padding: every tensor is padded to the longest example
+/// of the batch (rounded up to <see cref="PadToMultipleOf"/>), not to a fixed length.
+/// </summary>
+public sealed class BatchCollator
+{
+    /// <summary>Creates a collator padding with <paramref name="padTokenId"/>.</summary>
+    public BatchCollator(int padTokenId = 0, int? padToMultipleOf = null, LossOptions? loss = null)
+    {
+        if (padToMultipleOf is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(padToMultipleOf), padToMultipleOf, "PadToMultipleOf must be positive.");
+        }
+        PadTokenId = padTokenId;
+        PadToMultipleOf = padToMultipleOf;
+        Loss = loss;
+    }
+
+    /// <summary>Id written into padding positions.</summary>
+    public int PadTokenId { get; }
+
+    /// <summary>Padded lengths are rounded up to a multiple of this, when set.</summary>
+    public int? PadToMultipleOf { get; }
+
+    /// <summary>Loss settings (class weights, label smoothing) attached to every batch.</summary>
+    public LossOptions? Loss { get; }
+
+    /// <summary>
+    /// Builds the batch tensors on <paramref name="device"/> (CPU when null). The returned batch owns its tensors:
+    /// dispose it, or create it inside a dispose scope.
+    /// </summary>
+    /// <exception cref="ArgumentException">The examples disagree on their targets (name, kind or vector length).</exception>
+    public BertBatch Collate(IReadOnlyList<EncodedExample> examples, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (examples.Count == 0)
+        {
+            throw new ArgumentException("A batch needs at least one example.", nameof(examples));
+        }
+        int length = examples.Max(e => e.Length);
+        if (PadToMultipleOf is { } multiple)
+        {
+            length = (length + multiple - 1) / multiple * multiple;
+        }
+        int count = examples.Count;
+        var ids = new long[count * length];
+        var mask = new long[count * length];
+        var types = new long[count * length];
+        Array.Fill(ids, PadTokenId);
+        for (int row = 0; row < count; row++)
+        {
+            var example = examples[row];
+            for (int col = 0; col < example.Length; col++)
+            {
+                int at = row * length + col;
+                ids[at] = example.InputIds[col];
+                mask[at] = 1;
+                types[at] = example.TokenTypeIds?[col] ?? 0;
+            }
+        }
+        long[] shape = [count, length];
+        var targets = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var name in examples[0].Targets.Keys)
+        {
+            targets[name] = StackTarget(name, examples, length, device);
+        }
+        var extra = examples.Skip(1).Select((e, i) => (e, i: i + 1)).FirstOrDefault(p => p.e.Targets.Count != examples[0].Targets.Count);
+        if (extra.e is not null)
+        {
+            throw new ArgumentException(
+                $"Example {extra.i} has targets [{string.Join(", ", extra.e.Targets.Keys)}] but example 0 has [{string.Join(", ", examples[0].Targets.Keys)}].",
+                nameof(examples));
+        }
+        return new BertBatch(tensor(ids, shape, device: device), tensor(mask, shape, device: device), tensor(types, shape, device: device),
+            targets, Loss, ownsTensors: true);
+    }
+
+    private static Tensor StackTarget(string name, IReadOnlyList<EncodedExample> examples, int length, Device? device)
+    {
+        var kind = examples[0].Targets[name].Kind;
+        TargetValue Get(int i)
+        {
+            if (!examples[i].Targets.TryGetValue(name, out var value) || value.Kind != kind)
+            {
+                throw new ArgumentException(
+                    $"Example {i} has no {kind} target '{name}', which example 0 has; every example of a batch needs the same targets.", nameof(examples));
+            }
+            return value;
+        }
+
+        switch (kind)
+        {
+            case TargetKind.Integer:
+                return tensor(Enumerable.Range(0, examples.Count).Select(i => Get(i).IntegerValue).ToArray(), device: device);
+            case TargetKind.Number:
+                return tensor(Enumerable.Range(0, examples.Count).Select(i => Get(i).NumberValue).ToArray(), device: device);
+            case TargetKind.Vector:
+            {
+                int width = examples[0].Targets[name].VectorValue!.Count;
+                var values = new float[examples.Count * width];
+                for (int i = 0; i < examples.Count; i++)
+                {
+                    var vector = Get(i).VectorValue!;
+                    if (vector.Count != width)
+                    {
+                        throw new ArgumentException($"Example {i}'s '{name}' has {vector.Count} values but example 0's has {width}.", nameof(examples));
+                    }
+                    for (int k = 0; k < width; k++)
+                    {
+                        values[i * width + k] = vector[k];
+                    }
+                }
+                return tensor(values, [examples.Count, width], device: device);
+            }
+            case TargetKind.TokenLabels:
+            {
+                var values = new long[examples.Count * length];
+                Array.Fill(values, -100L);
+                for (int i = 0; i < examples.Count; i++)
+                {
+                    var labels = Get(i).TokenLabelValues!;
+                    if (labels.Count != examples[i].Length)
+                    {
+                        throw new ArgumentException(
+                            $"Example {i}'s '{name}' has {labels.Count} labels for {examples[i].Length} tokens; give one label per token (-100 to ignore).", nameof(examples));
+                    }
+                    for (int k = 0; k < labels.Count; k++)
+                    {
+                        values[i * length + k] = labels[k];
+                    }
+                }
+                return tensor(values, [examples.Count, length], device: device);
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(examples), kind, "Unknown target kind.");
+        }
+    }
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace BertFineTune.Training;
+
+/// <summary>The trainer's log messages.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information,
+        "Training {Examples} batches per epoch, {TotalSteps} optimizer steps, {Trainable:N0} of {Total:N0} parameters trainable")]
+    public static partial void TrainingStarted(ILogger logger, int examples, int totalSteps, long trainable, long total);
+
+    [LoggerMessage(2, LogLevel.Information, "Resumed from {Checkpoint} at step {Step} (epoch {Epoch}, batch {Batch})")]
+    public static partial void Resumed(ILogger logger, string checkpoint, int step, int epoch, int batch);
+
+    [LoggerMessage(3, LogLevel.Information,
+        "Step {Step}/{TotalSteps} epoch {Epoch:F2} loss {Loss:F4} lr {LearningRate:E3} grad-norm {GradientNorm:F4} {SamplesPerSecond:F1} samples/s")]
+    public static partial void StepLogged(ILogger logger, int step, int totalSteps, double epoch, double loss, double learningRate,
+        double gradientNorm, double samplesPerSecond);
+
+    [LoggerMessage(4, LogLevel.Warning, "Step {Step}: loss {Loss} or gradient norm {GradientNorm} is not finite; the update was skipped")]
+    public static partial void NonFiniteStepSkipped(ILogger logger, int step, double loss, double gradientNorm);
+
+    [LoggerMessage(5, LogLevel.Information, "Evaluation at step {Step}: {Metrics}")]
+    public static partial void Evaluated(ILogger logger, int step, string metrics);
+
+    [LoggerMessage(6, LogLevel.Information, "Saved checkpoint {Folder}")]
+    public static partial void CheckpointSaved(ILogger logger, string folder);
+
+    [LoggerMessage(7, LogLevel.Information, "Early stopping at step {Step}: no improvement of {Metric} for {Patience} evaluations")]
+    public static partial void EarlyStopped(ILogger logger, int step, string metric, int patience);
+
+    [LoggerMessage(8, LogLevel.Information, "Training cancelled at step {Step}")]
+    public static partial void Cancelled(ILogger logger, int step);
+
+    [LoggerMessage(9, LogLevel.Information, "Restored the best weights, from step {Step} ({Metric} = {Value})")]
+    public static partial void BestRestored(ILogger logger, int step, string metric, double value);
+}
