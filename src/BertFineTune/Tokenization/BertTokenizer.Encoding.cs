@@ -221,7 +221,9 @@ public sealed partial class BertTokenizer
             case TruncationStrategy.OnlySecond:
                 if (second is null)
                 {
-                    throw new ArgumentException("Truncation OnlySecond needs a text pair, but only one text was given.", nameof(options));
+                    throw new ArgumentException(
+                        "Truncation OnlySecond needs a text pair, but only one text was given; pass a pair, or use LongestFirst or OnlyFirst for a single text.",
+                        nameof(options));
                 }
                 if (second.Count <= toRemove)
                 {

@@ -112,6 +112,7 @@ public sealed partial class BertTokenizer
     public IReadOnlyList<Encoding> EncodeWindows(string text, string? pair = null, EncodingOptions? options = null)
     {
         options ??= new EncodingOptions();
+        ValidatePadToMultipleOf(options);
         var windows = EncodeSample(text, pair, options, 0);
         return Pad(windows, options);
     }
@@ -129,6 +130,7 @@ public sealed partial class BertTokenizer
             throw new ArgumentException($"pairs has {pairs.Count} entries but texts has {texts.Count}.", nameof(pairs));
         }
         options ??= new EncodingOptions();
+        ValidatePadToMultipleOf(options);
         var perSample = new IReadOnlyList<Encoding>[texts.Count];
         // Small batches are faster on one thread than the cost of handing work to others.
         if (texts.Count >= 32 && Environment.ProcessorCount > 1)
@@ -180,6 +182,22 @@ public sealed partial class BertTokenizer
             .Replace(" 'm", "'m", StringComparison.Ordinal).Replace(" do not", " don't", StringComparison.Ordinal)
             .Replace(" 's", "'s", StringComparison.Ordinal).Replace(" 've", "'ve", StringComparison.Ordinal)
             .Replace(" 're", "'re", StringComparison.Ordinal);
+
+    /// <summary>
+    /// transformers refuses truncation and padding together when the truncation length is not a multiple of
+    /// <see cref="EncodingOptions.PadToMultipleOf"/> (padding would then exceed the length asked for).
+    /// </summary>
+    private void ValidatePadToMultipleOf(EncodingOptions options)
+    {
+        if (options.Truncation != TruncationStrategy.None && options.Padding != PaddingStrategy.None
+            && options.PadToMultipleOf is { } multiple and > 0
+            && (options.MaxLength ?? Options.ModelMaxLength) is { } maxLength && maxLength % multiple != 0)
+        {
+            throw new ArgumentException(
+                $"Truncation and padding are both on, but the truncation length {maxLength} is not a multiple of PadToMultipleOf {multiple}; "
+                + "make MaxLength a multiple of it, or turn one of them off.", nameof(options));
+        }
+    }
 
     private int RequireToken(string token, string option) =>
         _ids.TryGetValue(token, out var id)
