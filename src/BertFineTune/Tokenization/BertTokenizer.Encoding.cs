@@ -23,10 +23,16 @@ public sealed partial class BertTokenizer
         var words = new List<NormalizedWord>();
         int word = 0;
         int position = 0;
+        // Next occurrence of each special token at or after `position`; refreshed only when passed, so the search is linear.
+        var next = new int[_specialTokens.Length];
+        for (int k = 0; k < next.Length; k++)
+        {
+            next[k] = text.IndexOf(_specialTokens[k].Text, StringComparison.Ordinal);
+        }
         while (position < text.Length)
         {
             // Special tokens written in the text ("[MASK]") are matched in the original text, before normalisation.
-            var (at, special) = FindSpecialToken(text, position);
+            var (at, special) = FindSpecialToken(text, position, next);
             int segmentEnd = at < 0 ? text.Length : at;
             if (segmentEnd > position)
             {
@@ -58,18 +64,21 @@ public sealed partial class BertTokenizer
         return sequence;
     }
 
-    private (int At, (string Text, int Id) Token) FindSpecialToken(string text, int from)
+    private (int At, (string Text, int Id) Token) FindSpecialToken(string text, int from, int[] next)
     {
         int best = -1;
         (string, int) found = default;
-        foreach (var token in _specialTokens)
+        for (int k = 0; k < _specialTokens.Length; k++)
         {
-            int at = text.IndexOf(token.Text, from, StringComparison.Ordinal);
-            // _specialTokens is longest first, so a strictly earlier match is needed to replace the current one.
-            if (at >= 0 && (best < 0 || at < best))
+            if (next[k] >= 0 && next[k] < from)
             {
-                best = at;
-                found = token;
+                next[k] = text.IndexOf(_specialTokens[k].Text, from, StringComparison.Ordinal);
+            }
+            // _specialTokens is longest first, so a strictly earlier match is needed to replace the current one.
+            if (next[k] >= 0 && (best < 0 || next[k] < best))
+            {
+                best = next[k];
+                found = _specialTokens[k];
             }
         }
         return (best, found);
