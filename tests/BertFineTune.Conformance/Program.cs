@@ -4,11 +4,13 @@ using BertFineTune.Conformance;
 // BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]
 // BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]
 // BertFineTune.Conformance training --fixture <training_steps.json>
+// BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder>
 const string Usage = "usage: BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]\n"
     + "       BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]\n"
-    + "       BertFineTune.Conformance training --fixture <training_steps.json>";
+    + "       BertFineTune.Conformance training --fixture <training_steps.json>\n"
+    + "       BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder>";
 
-if (args.Length == 0 || args[0] is not ("model" or "tokenizer" or "training"))
+if (args.Length == 0 || args[0] is not ("model" or "tokenizer" or "training" or "pipeline"))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -30,7 +32,8 @@ try
     {
         "model" => RunModel(named),
         "tokenizer" => RunTokenizer(named),
-        _ => RunTraining(named),
+        "training" => RunTraining(named),
+        _ => RunPipeline(named),
     };
 }
 catch (UsageException e)
@@ -98,6 +101,19 @@ static int RunTraining(Dictionary<string, string> named)
         Console.WriteLine(check);
     }
     return Summarize(checks.Count, checks.Count(c => c.Passed));
+}
+
+static int RunPipeline(Dictionary<string, string> named)
+{
+    var fixture = Required(named, "--fixture");
+    var models = Required(named, "--models");
+    CheckOnly(named, "--fixture", "--models");
+    var results = PipelineComparison.Run(fixture, models);
+    foreach (var failure in results.Where(r => !r.Passed).Take(10))
+    {
+        Console.WriteLine($"row {failure.Index}: {failure.Mismatch}");
+    }
+    return Summarize(results.Count, results.Count(r => r.Passed));
 }
 
 static int Summarize(int total, int passed)

@@ -175,7 +175,7 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>transformers' WordPiece decoder clean-up, applied to each piece with its leading space.</summary>
-    private static string CleanUp(string piece) =>
+    internal static string CleanUp(string piece) =>
         piece.Replace(" .", ".", StringComparison.Ordinal).Replace(" ?", "?", StringComparison.Ordinal)
             .Replace(" !", "!", StringComparison.Ordinal).Replace(" ,", ",", StringComparison.Ordinal)
             .Replace(" ' ", "'", StringComparison.Ordinal).Replace(" n't", "n't", StringComparison.Ordinal)

@@ -1,0 +1,232 @@
+using BertFineTune.Heads;
+using BertFineTune.Tokenization;
+
+namespace BertFineTune.Inference;
+
+/// <summary>How token predictions are merged into entities, as transformers' <c>aggregation_strategy</c>.</summary>
+public enum AggregationStrategy
+{
+    /// <summary>One result per token.</summary>
+    None,
+    /// <summary>Adjacent tokens with the same entity type (B- then I-) are grouped; sub-words are not forced together.</summary>
+    Simple,
+    /// <summary>Words take the label of their first sub-token, then group.</summary>
+    First,
+    /// <summary>Words take the label of the average of their sub-tokens' scores, then group.</summary>
+    Average,
+    /// <summary>Words take the label of their most confident sub-token, then group.</summary>
+    Max,
+}
+
+/// <summary>A predicted entity (or token, without aggregation) with its character span in the original text.</summary>
+/// <param name="Entity">The label (<c>B-PER</c>) without aggregation, or the entity type (<c>PER</c>) with it.</param>
+/// <param name="Score">Its probability (mean over grouped tokens).</param>
+/// <param name="Word">The text of the token(s), as the tokenizer decodes it.</param>
+/// <param name="Start">Start of the span in the original text (UTF-16 index).</param>
+/// <param name="End">End (exclusive) of the span.</param>
+/// <param name="Index">The token's index in the encoding, without aggregation; null for groups.</param>
+public sealed record TokenEntity(string Entity, double Score, string Word, int Start, int End, int? Index);
+
+/// <summary>
+/// Named-entity style token classification as transformers' <c>token-classification</c> pipeline, with its aggregation
+/// strategies and ignored labels. Texts longer than the model takes are split into overlapping windows; each token's
+/// prediction comes from the window where it has the most context on both sides.
+/// </summary>
+public sealed class TokenClassificationPredictor : Predictor
+{
+    /// <summary>Creates the predictor for a token-classification model.</summary>
+    public TokenClassificationPredictor(BertTaskModel model, BertTokenizer tokenizer, int batchSize = 32, int stride = 32)
+        : base(model, tokenizer, batchSize)
+    {
+        if (model.Head is not TokenClassificationHead head)
+        {
+            throw new ArgumentException($"Token classification needs a TokenClassificationHead, not {model.Head.GetType().Name}.", nameof(model));
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(stride);
+        Labels = head.Labels;
+        Stride = stride;
+    }
+
+    /// <summary>The label names by id.</summary>
+    public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>Tokens shared by consecutive windows of a long text.</summary>
+    public int Stride { get; }
+
+    /// <summary>The entities of <paramref name="text"/>; labels in <paramref name="ignoreLabels"/> (default <c>O</c>) are left out.</summary>
+    public IReadOnlyList<TokenEntity> Predict(string text, AggregationStrategy aggregation = AggregationStrategy.None,
+        IReadOnlyCollection<string>? ignoreLabels = null) =>
+        PredictBatch([text], aggregation, ignoreLabels)[0];
+
+    /// <summary>Predicts many texts in length-sorted batches; results are in input order.</summary>
+    public IReadOnlyList<IReadOnlyList<TokenEntity>> PredictBatch(IReadOnlyList<string> texts,
+        AggregationStrategy aggregation = AggregationStrategy.None, IReadOnlyCollection<string>? ignoreLabels = null)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        ignoreLabels ??= ["O"];
+        int stride = Math.Min(Stride, Math.Max(0, MaxLength - 3));
+        var windows = Tokenizer.EncodeBatch(texts, options: TruncateToModel with
+        {
+            Stride = stride,
+            ReturnOverflowingTokens = true,
+        }).Encodings;
+        // Window w of a text starts at text token w × step (the tokenizer's stride windows over MaxLength − 2 tokens).
+        int step = MaxLength - 2 - stride;
+        var windowScores = new float[windows.Count][];
+        Run(windows, (i, outputs) => windowScores[i] = Softmax(outputs["logits"]));
+
+        var results = new IReadOnlyList<TokenEntity>[texts.Count];
+        foreach (var sample in Enumerable.Range(0, windows.Count).GroupBy(i => windows[i].SampleIndex))
+        {
+            var tokens = MergeWindows(sample.Select(i => (windows[i], windowScores[i])).ToList(), step);
+            var entities = Aggregate(texts[sample.Key], tokens, aggregation);
+            results[sample.Key] = entities.Where(e => !ignoreLabels.Contains(e.Entity)).ToList();
+        }
+        return results;
+    }
+
+    /// <summary>A text token with its scores over the labels.</summary>
+    private sealed record TokenScores(int Index, int Id, int Start, int End, float[] Scores);
+
+    /// <summary>One entry per text token: from the window where it is farthest from a window edge.</summary>
+    private List<TokenScores> MergeWindows(List<(Encoding Window, float[] Scores)> windows, int step)
+    {
+        var best = new SortedDictionary<int, (int Context, TokenScores Token)>();
+        int labels = Labels.Count;
+        for (int w = 0; w < windows.Count; w++)
+        {
+            var (window, scores) = windows[w];
+            var textPositions = Enumerable.Range(0, window.Length).Where(i => window.SequenceIds[i] == 0).ToList();
+            for (int k = 0; k < textPositions.Count; k++)
+            {
+                int i = textPositions[k];
+                int position = w * step + k;
+                int context = Math.Min(k, textPositions.Count - 1 - k);
+                if (!best.TryGetValue(position, out var current) || context > current.Context)
+                {
+                    var token = new TokenScores(position + 1, window.Ids[i], window.Offsets[i].Start, window.Offsets[i].End, scores[(i * labels)..((i + 1) * labels)]);
+                    best[position] = (context, token);
+                }
+            }
+        }
+        return best.Values.Select(v => v.Token).ToList();
+    }
+
+    private List<TokenEntity> Aggregate(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
+    {
+        if (aggregation is AggregationStrategy.None or AggregationStrategy.Simple)
+        {
+            var perToken = tokens.Select(t =>
+            {
+                int label = ArgMax(t.Scores);
+                return new TokenEntity(Labels[label], t.Scores[label], WordOf(text, t), t.Start, t.End, t.Index);
+            }).ToList();
+            return aggregation == AggregationStrategy.None ? perToken : GroupEntities(perToken);
+        }
+        return GroupEntities(AggregateWords(text, tokens, aggregation));
+    }
+
+    /// <summary>The token string, or the original text for unknown tokens (as transformers shows them).</summary>
+    private string WordOf(string text, TokenScores token) =>
+        token.Id == Tokenizer.UnknownTokenId ? text[token.Start..token.End] : Tokenizer.IdToToken(token.Id);
+
+    /// <summary>transformers' heuristic: a token is a sub-word when its string's length differs from its text span's.</summary>
+    private bool IsSubword(string text, TokenScores token) =>
+        token.Id != Tokenizer.UnknownTokenId && Tokenizer.IdToToken(token.Id).Length != token.End - token.Start;
+
+    private List<TokenEntity> AggregateWords(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
+    {
+        var words = new List<TokenEntity>();
+        var group = new List<TokenScores>();
+        foreach (var token in tokens)
+        {
+            if (group.Count > 0 && !IsSubword(text, token))
+            {
+                words.Add(AggregateWord(text, group, aggregation));
+                group = [];
+            }
+            group.Add(token);
+        }
+        if (group.Count > 0)
+        {
+            words.Add(AggregateWord(text, group, aggregation));
+        }
+        return words;
+    }
+
+    private TokenEntity AggregateWord(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
+    {
+        float[] scores = aggregation switch
+        {
+            AggregationStrategy.First => tokens[0].Scores,
+            AggregationStrategy.Max => tokens.OrderByDescending(t => t.Scores.Max()).First().Scores,
+            _ => Enumerable.Range(0, Labels.Count).Select(k => tokens.Select(t => t.Scores[k]).Average()).ToArray(),
+        };
+        int label = ArgMax(scores);
+        var word = DecodeTokens(tokens.Select(t => WordOf(text, t)));
+        return new TokenEntity(Labels[label], scores[label], word, tokens[0].Start, tokens[^1].End, null);
+    }
+
+    /// <summary>transformers' <c>group_entities</c>: consecutive entities of one type merge unless the next starts with B-.</summary>
+    private List<TokenEntity> GroupEntities(List<TokenEntity> entities)
+    {
+        var groups = new List<TokenEntity>();
+        var current = new List<TokenEntity>();
+        foreach (var entity in entities)
+        {
+            if (current.Count > 0)
+            {
+                var (bi, tag) = Tag(entity.Entity);
+                var (_, lastTag) = Tag(current[^1].Entity);
+                if (tag != lastTag || bi == "B")
+                {
+                    groups.Add(Group(current));
+                    current = [];
+                }
+            }
+            current.Add(entity);
+        }
+        if (current.Count > 0)
+        {
+            groups.Add(Group(current));
+        }
+        return groups;
+    }
+
+    private TokenEntity Group(List<TokenEntity> entities) =>
+        new(Tag(entities[0].Entity).Tag, entities.Average(e => e.Score), DecodeTokens(entities.Select(e => e.Word)),
+            entities[0].Start, entities[^1].End, null);
+
+    private static (string BI, string Tag) Tag(string entity) =>
+        entity.StartsWith("B-", StringComparison.Ordinal) ? ("B", entity[2..])
+        : entity.StartsWith("I-", StringComparison.Ordinal) ? ("I", entity[2..])
+        : ("I", entity);
+
+    /// <summary>Joins token strings as the WordPiece decoder does (<c>convert_tokens_to_string</c>).</summary>
+    private string DecodeTokens(IEnumerable<string> tokens)
+    {
+        var prefix = Tokenizer.Options.ContinuingSubwordPrefix;
+        var builder = new System.Text.StringBuilder();
+        bool first = true;
+        foreach (var raw in tokens)
+        {
+            var token = first ? raw : raw.StartsWith(prefix, StringComparison.Ordinal) ? raw[prefix.Length..] : " " + raw;
+            first = false;
+            builder.Append(Tokenizer.Options.CleanUpTokenizationSpaces ? BertTokenizer.CleanUp(token) : token);
+        }
+        return builder.ToString();
+    }
+
+    private static int ArgMax(float[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
