@@ -72,13 +72,26 @@ public sealed class QuestionAnsweringPredictor : Predictor
             ReturnOverflowingTokens = true,
         });
 
+        var scored = new (Encoding Window, float[] Start, float[] End)[windows.Count];
+        Run(windows, (w, outputs) => scored[w] = (windows[w],
+            outputs["start_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(),
+            outputs["end_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray()));
+        return DecodeAnswers(scored, context, options);
+    }
+
+    /// <summary>
+    /// Turns each window's start and end logits into answers: probabilities over the window's context tokens (and
+    /// [CLS] for "no answer"), spans with end ≥ start and at most MaxAnswerLength tokens, best first over all windows.
+    /// </summary>
+    internal static IReadOnlyList<Answer> DecodeAnswers(IReadOnlyList<(Encoding Window, float[] Start, float[] End)> windows,
+        string context, QuestionAnsweringOptions options)
+    {
         var answers = new List<Answer>();
         double noAnswer = double.MaxValue;
-        Run(windows, (w, outputs) =>
+        foreach (var (window, startLogits, endLogits) in windows)
         {
-            var window = windows[w];
-            var start = Probabilities(outputs["start_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(), window, options);
-            var end = Probabilities(outputs["end_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(), window, options);
+            var start = Probabilities(startLogits, window);
+            var end = Probabilities(endLogits, window);
             if (options.HandleImpossibleAnswer)
             {
                 noAnswer = Math.Min(noAnswer, start[0] * end[0]);
@@ -86,7 +99,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
             start[0] = 0;
             end[0] = 0;
             answers.AddRange(BestSpans(start, end, window, context, options));
-        });
+        }
         if (options.HandleImpossibleAnswer && noAnswer != double.MaxValue)
         {
             answers.Add(new Answer(noAnswer, 0, 0, string.Empty));
@@ -95,7 +108,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
     }
 
     /// <summary>Softmax over the window with every non-context token masked (the [CLS] stays, for "no answer").</summary>
-    private static double[] Probabilities(float[] logits, Encoding window, QuestionAnsweringOptions options)
+    private static double[] Probabilities(float[] logits, Encoding window)
     {
         var masked = new double[window.Length];
         for (int i = 0; i < window.Length; i++)

@@ -91,6 +91,38 @@ public sealed partial class BertTokenizer
         return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, specials);
     }
 
+    /// <summary>
+    /// Writes <c>vocab.txt</c> and <c>tokenizer_config.json</c> to <paramref name="folder"/> (each atomically), which
+    /// transformers' <c>AutoTokenizer.from_pretrained</c> and <see cref="FromFolder"/> both load. A <c>tokenizer.json</c>
+    /// already in the folder is removed, because loaders prefer it and it would no longer describe this tokenizer.
+    /// </summary>
+    public void Save(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        Directory.CreateDirectory(folder);
+        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, VocabFileName), string.Join("\n", _tokens) + "\n");
+        var config = new System.Text.Json.Nodes.JsonObject
+        {
+            ["tokenizer_class"] = "BertTokenizer",
+            ["do_lower_case"] = Options.DoLowerCase,
+            ["strip_accents"] = Options.StripAccents,
+            ["tokenize_chinese_chars"] = Options.TokenizeChineseChars,
+            ["unk_token"] = Options.UnknownToken,
+            ["cls_token"] = Options.ClsToken,
+            ["sep_token"] = Options.SepToken,
+            ["pad_token"] = Options.PadToken,
+            ["mask_token"] = Options.MaskToken,
+            ["clean_up_tokenization_spaces"] = Options.CleanUpTokenizationSpaces,
+        };
+        if (Options.ModelMaxLength is { } max)
+        {
+            config["model_max_length"] = max;
+        }
+        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, TokenizerConfigFileName),
+            config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Delete(Path.Combine(folder, TokenizerJsonFileName));
+    }
+
     private static (IReadOnlyList<string> Vocabulary, BertTokenizerOptions Options, List<string> Specials) ReadTokenizerJson(
         string path, BertTokenizerOptions options)
     {

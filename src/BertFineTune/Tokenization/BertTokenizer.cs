@@ -87,6 +87,12 @@ public sealed partial class BertTokenizer
     /// <summary>Ids of every special token (skipped by <see cref="Decode"/> on request).</summary>
     public IReadOnlySet<int> SpecialTokenIds => _specialIds;
 
+    /// <summary>This tokenizer with <see cref="BertTokenizerOptions.ModelMaxLength"/> set to <paramref name="maxLength"/>.</summary>
+    public BertTokenizer WithModelMaxLength(int maxLength) =>
+        Options.ModelMaxLength == maxLength
+            ? this
+            : new BertTokenizer(_tokens, Options with { ModelMaxLength = maxLength }, _specialTokens.Select(t => t.Text));
+
     /// <summary>The id of <paramref name="token"/>, or null when it is not in the vocabulary.</summary>
     public int? TokenToId(string token) => _ids.TryGetValue(token, out var id) ? id : null;
 

@@ -1,0 +1,259 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Heads;
+using BertFineTune.Runtime;
+using BertFineTune.Tokenization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Builder;
+
+/// <summary>
+/// Composes a <see cref="TaskModel"/>: a checkpoint (or a new configuration), a task head, a tokenizer, a device and
+/// logging. Heads are added through <see cref="WithHead"/> or its extension methods
+/// (<see cref="BertModelBuilderExtensions"/>); <see cref="Build"/> validates everything in one place and the builder
+/// cannot be changed afterwards.
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = BertModelBuilder.FromPretrained("models/bert-base-uncased")
+///     .WithSequenceClassification(["negative", "positive"])
+///     .UseDevice("cpu")
+///     .Build();
+/// </code>
+/// </example>
+public sealed class BertModelBuilder
+{
+    private readonly string? _folder;
+    private BertConfig? _config;
+    private BertTokenizer? _tokenizer;
+    private Func<BertConfig, TaskHead>? _head;
+    private string? _headDescription;
+    private readonly List<Func<BertConfig, BertConfig>> _configure = [];
+    private string _device = "cpu";
+    private int? _maxSequenceLength;
+    private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
+    private bool _replaceHead;
+    private bool _built;
+
+    private BertModelBuilder(string? folder, BertConfig? config, BertTokenizer? tokenizer)
+    {
+        _folder = folder;
+        _config = config;
+        _tokenizer = tokenizer;
+    }
+
+    /// <summary>Starts from a Hugging Face model folder (config.json, weights and tokenizer files).</summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    public static BertModelBuilder FromPretrained(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Model folder not found: {folder}. Give a folder with config.json and model.safetensors.");
+        }
+        return new BertModelBuilder(folder, null, null);
+    }
+
+    /// <summary>Starts from a new, randomly initialised model of <paramref name="config"/> with <paramref name="tokenizer"/>.</summary>
+    public static BertModelBuilder FromConfig(BertConfig config, BertTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        return new BertModelBuilder(null, config, tokenizer);
+    }
+
+    /// <summary>
+    /// Puts the head <paramref name="factory"/> creates on the encoder; the core of every <c>With…</c> extension and the
+    /// way to add a custom <see cref="TaskHead"/>. <paramref name="configure"/> adjusts the config first (labels, problem type).
+    /// </summary>
+    public BertModelBuilder WithHead(Func<BertConfig, TaskHead> factory, Func<BertConfig, BertConfig>? configure = null, string? description = null)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        Mutable();
+        _head = factory;
+        _headDescription = description;
+        if (configure is not null)
+        {
+            _configure.Add(configure);
+        }
+        return this;
+    }
+
+    /// <summary>Allows a head whose shape differs from the checkpoint's (another label count) to be initialised anew.</summary>
+    public BertModelBuilder ReplacingExistingHead()
+    {
+        Mutable();
+        _replaceHead = true;
+        return this;
+    }
+
+    /// <summary>Uses <paramref name="tokenizer"/> instead of the one in the model folder.</summary>
+    public BertModelBuilder WithTokenizer(BertTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        Mutable();
+        _tokenizer = tokenizer;
+        return this;
+    }
+
+    /// <summary>Runs on <paramref name="device"/>: <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public BertModelBuilder UseDevice(string device)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(device);
+        Mutable();
+        _device = device;
+        return this;
+    }
+
+    /// <summary>Limits inputs to <paramref name="tokens"/> tokens (special tokens included).</summary>
+    public BertModelBuilder WithMaxSequenceLength(int tokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(tokens, 3);
+        Mutable();
+        _maxSequenceLength = tokens;
+        return this;
+    }
+
+    /// <summary>Overrides the dropout probabilities of the config (hidden, attention and, when given, classifier).</summary>
+    public BertModelBuilder WithDropout(double hidden, double? attention = null, double? classifier = null)
+    {
+        Mutable();
+        _configure.Add(c => c with
+        {
+            HiddenDropoutProb = hidden,
+            AttentionProbsDropoutProb = attention ?? hidden,
+            ClassifierDropout = classifier ?? c.ClassifierDropout,
+        });
+        return this;
+    }
+
+    /// <summary>Logs through <paramref name="loggerFactory"/> (default: no logging).</summary>
+    public BertModelBuilder UseLoggerFactory(ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        Mutable();
+        _loggerFactory = loggerFactory;
+        return this;
+    }
+
+    /// <summary>
+    /// Validates everything and builds the model: loads (or creates) the weights with the chosen head, loads the tokenizer,
+    /// checks them against each other and moves the model to the device. The builder is frozen afterwards.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Something does not fit; the message says what and how to fix it.</exception>
+    public TaskModel Build()
+    {
+        Mutable();
+        _built = true;
+        TorchRuntime.EnsureAvailable();
+        var logger = _loggerFactory.CreateLogger<BertModelBuilder>();
+        var device = ResolveDevice(_device);
+
+        var baseConfig = _config ?? BertConfig.Load(Path.Combine(_folder!, "config.json"));
+        var config = _configure.Aggregate(baseConfig, (c, f) => f(c));
+        try
+        {
+            config.Validate("the builder's configuration");
+        }
+        catch (BertConfigException e)
+        {
+            throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
+        }
+        var tokenizer = _tokenizer ?? LoadTokenizer();
+        if (tokenizer.VocabularySize > config.VocabSize)
+        {
+            throw new InvalidOperationException(
+                $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}: ids past it have no embedding. "
+                + "Use the tokenizer the checkpoint was trained with, or a config whose vocab_size covers the vocabulary.");
+        }
+        int maxLength = _maxSequenceLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
+        if (maxLength > config.MaxPositionEmbeddings)
+        {
+            throw new InvalidOperationException(
+                $"WithMaxSequenceLength({maxLength}) exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings}; use at most {config.MaxPositionEmbeddings}.");
+        }
+        tokenizer = tokenizer.WithModelMaxLength(maxLength);
+
+        BertTaskModel model;
+        if (_folder is null)
+        {
+            model = new BertTaskModel(config, _head?.Invoke(config) ?? TaskHeads.FromConfig(config));
+        }
+        else
+        {
+            var headFactory = _head;
+            try
+            {
+                model = BertTaskModel.FromPretrained(_folder, new PretrainedLoadOptions
+                {
+                    Configure = _ => config,
+                    Head = headFactory,
+                    IgnoreMismatchedSizes = _replaceHead,
+                });
+            }
+            catch (CheckpointMismatchException e)
+            {
+                throw new InvalidOperationException(
+                    $"The {_headDescription ?? "chosen head"} does not fit the checkpoint's: {e.Message} Call ReplacingExistingHead() to initialise a new head instead.", e);
+            }
+            if (model.LoadReport is { IsExactMatch: false } report)
+            {
+                logger.LogInformation("Loaded {Folder}: {Report}", _folder, report);
+            }
+        }
+        if (device.type != DeviceType.CPU)
+        {
+            model.to(device);
+        }
+        return new TaskModel(model, tokenizer, device, maxLength, _loggerFactory);
+    }
+
+    private BertTokenizer LoadTokenizer()
+    {
+        try
+        {
+            return BertTokenizer.FromFolder(_folder!);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new InvalidOperationException($"No tokenizer in {_folder}: {e.Message} Pass one with WithTokenizer().", e);
+        }
+    }
+
+    private static Device ResolveDevice(string name)
+    {
+        Device device;
+        try
+        {
+            device = new Device(name);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or System.Runtime.InteropServices.ExternalException)
+        {
+            throw new InvalidOperationException($"Device '{name}' is not understood; use 'cpu', 'cuda' or 'cuda:N'.", e);
+        }
+        if (device.type == DeviceType.CUDA)
+        {
+            if (!cuda.is_available())
+            {
+                throw new InvalidOperationException(
+                    $"Device '{name}' was asked for but CUDA is not available: reference a TorchSharp CUDA package instead of TorchSharp-cpu, "
+                    + "check the NVIDIA driver, or use 'cpu'.");
+            }
+            if (device.index >= cuda.device_count())
+            {
+                throw new InvalidOperationException($"Device '{name}' does not exist: this machine has {cuda.device_count()} CUDA device(s).");
+            }
+        }
+        return device;
+    }
+
+    private void Mutable()
+    {
+        if (_built)
+        {
+            throw new InvalidOperationException("The builder was already built; create a new builder for another model.");
+        }
+    }
+}
