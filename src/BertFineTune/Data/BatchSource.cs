@@ -3,7 +3,7 @@ using BertFineTune.Heads;
 namespace BertFineTune.Data;
 
 /// <summary>The batches a trainer or evaluator consumes, epoch by epoch.</summary>
-public abstract class BatchSource
+public abstract partial class BatchSource
 {
     /// <summary>Batches in one epoch, when known without reading the data.</summary>
     public abstract int? BatchesPerEpoch { get; }

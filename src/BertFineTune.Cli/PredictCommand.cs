@@ -1,0 +1,145 @@
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BertFineTune.Builder;
+using BertFineTune.Heads;
+using BertFineTune.Inference;
+using Spectre.Console.Cli;
+
+namespace BertFineTune.Cli;
+
+/// <summary>Options of <c>predict</c>.</summary>
+internal sealed class PredictSettings : ModelSettings
+{
+    [CommandOption("-i|--input <FILE>")]
+    [Description("Input file, one item per line (plain text, or a JSON object with text/text_pair, question/context); standard input when omitted.")]
+    public string? Input { get; init; }
+
+    [CommandOption("--top-k <K>")]
+    [Description("Labels, answers or mask candidates per item.")]
+    [DefaultValue(1)]
+    public int TopK { get; init; } = 1;
+
+    [CommandOption("--aggregation <STRATEGY>")]
+    [Description("Token classification: none, simple, first, average or max.")]
+    [DefaultValue(AggregationStrategy.Simple)]
+    public AggregationStrategy Aggregation { get; init; } = AggregationStrategy.Simple;
+
+    [CommandOption("--batch-size <N>")]
+    [DefaultValue(32)]
+    public int BatchSize { get; init; } = 32;
+}
+
+/// <summary><c>predict</c>: one JSON line out per line in, with the head's kind of prediction.</summary>
+internal sealed class PredictCommand : Command<PredictSettings>
+{
+    public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellationToken)
+    {
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
+        if (settings.MaxLength is { } max)
+        {
+            builder = builder.WithMaxSequenceLength(max);
+        }
+        using var model = builder.Build();
+        using var reader = settings.Input is null ? Console.In : new StreamReader(settings.Input);
+        var source = settings.Input ?? "standard input";
+        var items = new List<(int Line, JsonObject Item)>();
+        int lineNumber = 0;
+        for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            lineNumber++;
+            if (line.Trim().Length == 0)
+            {
+                continue;
+            }
+            items.Add((lineNumber, ParseItem(line, source, lineNumber)));
+        }
+
+        var output = Console.Out;
+        var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        foreach (var result in Predict(model, settings, items.Select(i => i.Item).ToList(), source, items.Select(i => i.Line).ToList()))
+        {
+            output.WriteLine(result.ToJsonString(options));
+        }
+        return 0;
+    }
+
+    private static JsonObject ParseItem(string line, string source, int lineNumber)
+    {
+        if (!line.TrimStart().StartsWith('{'))
+        {
+            return new JsonObject { ["text"] = line };
+        }
+        try
+        {
+            return JsonNode.Parse(line) as JsonObject ?? throw new FormatException("not a JSON object");
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            throw new FormatException($"{source}, line {lineNumber}: not a JSON object ({e.Message}); give plain text or an object like {{\"text\": \"...\"}}.", e);
+        }
+    }
+
+    private static string Field(JsonObject item, string name, string source, int line) =>
+        item[name]?.GetValue<string>() ?? throw new FormatException($"{source}, line {line}: the object has no \"{name}\" string.");
+
+    private static IEnumerable<JsonObject> Predict(TaskModel model, PredictSettings settings, List<JsonObject> items, string source, List<int> lines)
+    {
+        switch (model.Model.Head)
+        {
+            case SequenceClassificationHead:
+            {
+                var texts = items.Select((item, i) => Field(item, "text", source, lines[i])).ToList();
+                var pairs = items.Select(item => item["text_pair"]?.GetValue<string>()).ToList();
+                var results = model.CreateTextClassifier(settings.BatchSize).PredictBatch(texts, pairs.Any(p => p is not null) ? pairs : null, settings.TopK);
+                return items.Select((item, i) => With(item, "labels", new JsonArray(results[i].Select(l => (JsonNode)new JsonObject { ["label"] = l.Label, ["score"] = l.Score }).ToArray())));
+            }
+            case TokenClassificationHead:
+            {
+                var texts = items.Select((item, i) => Field(item, "text", source, lines[i])).ToList();
+                var results = model.CreateTokenClassifier(settings.BatchSize).PredictBatch(texts, settings.Aggregation);
+                return items.Select((item, i) => With(item, "entities", new JsonArray(results[i].Select(e => (JsonNode)new JsonObject
+                {
+                    ["entity"] = e.Entity, ["score"] = e.Score, ["word"] = e.Word, ["start"] = e.Start, ["end"] = e.End,
+                }).ToArray())));
+            }
+            case QuestionAnsweringHead:
+            {
+                var answerer = model.CreateQuestionAnswerer(settings.BatchSize);
+                return items.Select((item, i) =>
+                {
+                    var answers = answerer.Predict(Field(item, "question", source, lines[i]), Field(item, "context", source, lines[i]),
+                        new QuestionAnsweringOptions { TopK = settings.TopK });
+                    return With(item, "answers", new JsonArray(answers.Select(a => (JsonNode)new JsonObject
+                    {
+                        ["answer"] = a.Text, ["score"] = a.Score, ["start"] = a.Start, ["end"] = a.End,
+                    }).ToArray()));
+                });
+            }
+            case MaskedLanguageModelHead or PreTrainingHead:
+            {
+                var fill = model.CreateFillMask(settings.BatchSize);
+                return items.Select((item, i) => With(item, "masks", new JsonArray(fill.Predict(Field(item, "text", source, lines[i]), Math.Max(settings.TopK, 1))
+                    .Select(m => (JsonNode)new JsonArray(m.Select(c => (JsonNode)new JsonObject
+                    {
+                        ["token"] = c.TokenString, ["score"] = c.Score, ["sequence"] = c.Sequence,
+                    }).ToArray())).ToArray())));
+            }
+            case SentenceEmbeddingHead or FeatureExtractionHead:
+            {
+                using var embedding = BertModelBuilder.FromPretrained(settings.Model!).WithSentenceEmbeddings().Build();
+                var vectors = embedding.CreateEmbedder(settings.BatchSize).EmbedBatch(items.Select((item, i) => Field(item, "text", source, lines[i])).ToList());
+                return items.Select((item, i) => With(item, "embedding", new JsonArray(vectors[i].Select(v => (JsonNode)v).ToArray()))).ToList();
+            }
+            default:
+                throw new NotSupportedException($"predict does not know the {model.Model.Head.GetType().Name} head; use the library's API for custom heads.");
+        }
+    }
+
+    private static JsonObject With(JsonObject item, string name, JsonNode value)
+    {
+        var copy = (JsonObject)item.DeepClone();
+        copy[name] = value;
+        return copy;
+    }
+}
