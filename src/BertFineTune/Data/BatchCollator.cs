@@ -64,17 +64,29 @@ public sealed class BatchCollator
             }
         }
         long[] shape = [count, length];
-        var targets = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var name in examples[0].Targets.Keys)
-        {
-            targets[name] = StackTarget(name, examples, length, device);
-        }
+        // Checked before any tensor exists, so a refused batch leaves nothing behind.
         var extra = examples.Skip(1).Select((e, i) => (e, i: i + 1)).FirstOrDefault(p => p.e.Targets.Count != examples[0].Targets.Count);
         if (extra.e is not null)
         {
             throw new ArgumentException(
                 $"Example {extra.i} has targets [{string.Join(", ", extra.e.Targets.Keys)}] but example 0 has [{string.Join(", ", examples[0].Targets.Keys)}].",
                 nameof(examples));
+        }
+        var targets = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var name in examples[0].Targets.Keys)
+            {
+                targets[name] = StackTarget(name, examples, length, device);
+            }
+        }
+        catch
+        {
+            foreach (var stacked in targets.Values)
+            {
+                stacked.Dispose();
+            }
+            throw;
         }
         return new BertBatch(tensor(ids, shape, device: device), tensor(mask, shape, device: device), tensor(types, shape, device: device),
             targets, Loss, ownsTensors: true);

@@ -60,6 +60,9 @@ public sealed class AdamW : IDisposable
             double lr = learningRate * group.LearningRateScale;
             foreach (var parameter in group.Parameters)
             {
+                // Every tensor made here is disposed with the scope: TorchSharp's .grad and in-place operations each
+                // return a new handle, which would otherwise pile up, one per parameter and step, until a GC.
+                using var scope = NewDisposeScope();
                 var grad = parameter.grad;
                 if (grad is null)
                 {
@@ -67,10 +70,9 @@ public sealed class AdamW : IDisposable
                 }
                 if (!_moments.TryGetValue(parameter, out var state))
                 {
-                    state = (zeros_like(parameter), zeros_like(parameter));
+                    state = (zeros_like(parameter).DetachFromDisposeScope(), zeros_like(parameter).DetachFromDisposeScope());
                     _moments[parameter] = state;
                 }
-                using var scope = NewDisposeScope();
                 // The operations and their order are torch.optim.AdamW's (single-tensor and foreach paths agree).
                 parameter.mul_(1 - lr * group.WeightDecay);
                 state.Mean.lerp_(grad, 1 - Beta1);
@@ -84,6 +86,8 @@ public sealed class AdamW : IDisposable
     /// <summary>Clears every parameter's gradient.</summary>
     public void ZeroGrad()
     {
+        // .grad and zero_() each return a new handle; the scope disposes them (the gradients themselves stay).
+        using var scope = NewDisposeScope();
         foreach (var parameter in Groups.SelectMany(g => g.Parameters))
         {
             parameter.grad?.zero_();

@@ -30,6 +30,7 @@ internal static class TrainerCheckpoint
     private const string StateFile = "trainer_state.json";
     private const string OptimizerFile = "optimizer.safetensors";
     private const string RngFile = "rng_state.safetensors";
+    private const string AsideSuffix = ".old";
 
     public static string Save(string outputDirectory, BertTaskModel model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch)
     {
@@ -49,11 +50,12 @@ internal static class TrainerCheckpoint
             AtomicFile.WriteText(Path.Combine(temporary, StateFile), StateJson(position, totalSteps, epoch));
             if (Directory.Exists(final))
             {
-                // Re-saving a step (after a resume): move the old copy aside first, so one of the two always exists.
-                var aside = final + $".{Guid.NewGuid():N}.old";
+                // Re-saving a step (after a resume): move the old copy aside first, so one of the two always exists
+                // (Prune puts an aside copy back if a crash came before the new one was in place).
+                var aside = Path.Combine(outputDirectory, $".{Prefix}{position.GlobalStep}.{Guid.NewGuid():N}{AsideSuffix}");
                 Directory.Move(final, aside);
                 Directory.Move(temporary, final);
-                Directory.Delete(aside, recursive: true);
+                DeleteAtomically(aside);
             }
             else
             {
@@ -78,6 +80,20 @@ internal static class TrainerCheckpoint
         {
             Directory.Delete(stale, recursive: true);
         }
+        foreach (var aside in Directory.GetDirectories(outputDirectory, $".{Prefix}*{AsideSuffix}"))
+        {
+            // A complete earlier copy from an interrupted re-save: restore it if its step has no checkpoint, else drop it.
+            var name = Path.GetFileName(aside);
+            var final = Path.Combine(outputDirectory, name[1..name.IndexOf('.', 1 + Prefix.Length)]);
+            if (Directory.Exists(final))
+            {
+                DeleteAtomically(aside);
+            }
+            else
+            {
+                Directory.Move(aside, final);
+            }
+        }
         if (keep is not { } limit)
         {
             return;
@@ -87,9 +103,20 @@ internal static class TrainerCheckpoint
         {
             if (step != protectedStep)
             {
-                Directory.Delete(folder, recursive: true);
+                DeleteAtomically(folder);
             }
         }
+    }
+
+    /// <summary>
+    /// Renames <paramref name="folder"/> to a temporary name, then deletes it: a crash part-way through the deletion
+    /// leaves a stale temporary folder (removed by the next <see cref="Prune"/>), never a half-deleted checkpoint.
+    /// </summary>
+    private static void DeleteAtomically(string folder)
+    {
+        var doomed = Path.Combine(Path.GetDirectoryName(folder)!, $".{Prefix}deleted.{Guid.NewGuid():N}.tmp");
+        Directory.Move(folder, doomed);
+        Directory.Delete(doomed, recursive: true);
     }
 
     /// <summary>Complete checkpoints in <paramref name="outputDirectory"/>, oldest first.</summary>

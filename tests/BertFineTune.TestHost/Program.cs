@@ -1,0 +1,77 @@
+using System.Globalization;
+using BertFineTune.Checkpoints;
+using BertFineTune.Data;
+using BertFineTune.Heads;
+using BertFineTune.Training;
+using static TorchSharp.torch;
+
+// Usage: BertFineTune.TestHost train-forever <output folder> [save total limit]
+// Trains a tiny random model without end, saving a checkpoint after every step into the folder, and resumes from the
+// newest complete checkpoint there when one exists. The tests kill it at random instants.
+if (args.Length < 2 || args[0] != "train-forever")
+{
+    Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit]");
+    return 2;
+}
+
+var output = Path.GetFullPath(args[1]);
+int? limit = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : null;
+var newest = Directory.Exists(output)
+    ? Directory.GetDirectories(output, "checkpoint-*")
+        .Select(d => (Folder: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var step), Step: step))
+        .Where(c => c.Ok && File.Exists(Path.Combine(c.Folder, "trainer_state.json")))
+        .OrderBy(c => c.Step)
+        .Select(c => c.Folder)
+        .LastOrDefault()
+    : null;
+
+var config = TestHostSetup.Config();
+random.manual_seed(1);
+using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+var options = TestHostSetup.Options(output) with
+{
+    MaxSteps = 1_000_000,
+    SaveTotalLimit = limit,
+    ResumeFromCheckpoint = newest,
+};
+Console.WriteLine(newest is null ? "starting" : $"resuming from {newest}");
+Console.Out.Flush();
+new Trainer(model, options).Train(new InMemoryExamples(TestHostSetup.Examples()));
+return 0;
+
+/// <summary>The model, data and options of the host; the tests build the same to resume what it left.</summary>
+internal static class TestHostSetup
+{
+    public static BertConfig Config() => new()
+    {
+        VocabSize = 50,
+        HiddenSize = 16,
+        NumHiddenLayers = 2,
+        NumAttentionHeads = 2,
+        IntermediateSize = 24,
+        MaxPositionEmbeddings = 32,
+        Labels = ["L0", "L1", "L2"],
+    };
+
+    public static List<EncodedExample> Examples()
+    {
+        var rng = new Random(3);
+        return Enumerable.Range(0, 16).Select(_ =>
+        {
+            var ids = Enumerable.Range(0, rng.Next(3, 10)).Select(k => k == 0 ? 1 : rng.Next(2, 50)).ToArray();
+            return EncodedExample.WithLabel(ids, null, TargetValue.Integer(ids.Sum() % 3));
+        }).ToList();
+    }
+
+    public static TrainerOptions Options(string output) => new()
+    {
+        LearningRate = 1e-3,
+        Schedule = ScheduleKind.Constant,
+        BatchSize = 4,
+        OutputDirectory = output,
+        SaveEverySteps = 1,
+        EvaluateEveryEpoch = false,
+        SaveEveryEpoch = false,
+        LoggingSteps = 1000,
+    };
+}
