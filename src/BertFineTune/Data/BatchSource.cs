@@ -14,6 +14,18 @@ public abstract partial class BatchSource
     /// </summary>
     public abstract IEnumerable<BertBatch> Batches(int epoch, int skip = 0);
 
+    /// <summary>Counts one epoch's batches (for sources whose size is not known up front) by reading the data once.</summary>
+    public virtual int CountBatches()
+    {
+        int count = 0;
+        foreach (var batch in Batches(0))
+        {
+            batch.Dispose();
+            count++;
+        }
+        return count;
+    }
+
     /// <summary>Batches collated from examples with dynamic padding, in the order a <see cref="BatchPlan"/> gives.</summary>
     public static BatchSource FromExamples(ExampleSource examples, BatchCollator collator, int batchSize, bool shuffle = false,
         bool groupByLength = false, int seed = 42) =>
@@ -28,6 +40,9 @@ public abstract partial class BatchSource
 
         public override IEnumerable<BertBatch> Batches(int epoch, int skip = 0) =>
             plan.Batches(epoch, skip).Select(examples => collator.Collate(examples));
+
+        // Counting reads the examples but builds no tensors.
+        public override int CountBatches() => plan.BatchesPerEpoch ?? plan.Batches(0).Count();
     }
 
     private sealed class FixedBatches : BatchSource

@@ -74,5 +74,7 @@ public abstract partial class BatchSource
         public override IEnumerable<BertBatch> Batches(int epoch, int skip = 0) =>
             plan.Batches(epoch, skip).Select((examples, i) =>
                 masking.Collate(examples, new Random(unchecked((seed * 31 + epoch) * 1_000_003 + skip + i)), padTokenId));
+
+        public override int CountBatches() => plan.BatchesPerEpoch ?? plan.Batches(0).Count();
     }
 }

@@ -149,6 +149,11 @@ public sealed class Trainer
         {
             RestoreBest(run);
         }
+        else if (Options.LoadBestModelAtEnd && run.BestStep is { } bestStep && Options.OutputDirectory is not null)
+        {
+            // The best evaluation came before a resume: its weights are in the checkpoint saved at that step.
+            RestoreBestFromCheckpoint(run, bestStep);
+        }
         run.BestWeights?.Values.ToList().ForEach(t => t.Dispose());
         var steps = run.Steps;
         double meanLoss = steps.Where(s => !s.Skipped).Select(s => s.Loss).DefaultIfEmpty(double.NaN).Average();
@@ -403,8 +408,10 @@ public sealed class Trainer
                 return TrainingStopReason.Callback;
             }
         }
+        // A new best is saved too, so a resumed run can still restore it at the end.
+        bool newBest = evaluate && Options.LoadBestModelAtEnd && run.BestStep == run.GlobalStep;
         bool save = Options.OutputDirectory is not null
-            && ((Options.SaveEverySteps is { } saveEvery && run.GlobalStep % saveEvery == 0) || (endOfEpoch && Options.SaveEveryEpoch) || earlyStop);
+            && ((Options.SaveEverySteps is { } saveEvery && run.GlobalStep % saveEvery == 0) || (endOfEpoch && Options.SaveEveryEpoch) || earlyStop || newBest);
         if (save && SaveCheckpoint(optimizer, run))
         {
             return TrainingStopReason.Callback;
@@ -486,6 +493,19 @@ public sealed class Trainer
         Log.BestRestored(_logger, run.BestStep ?? 0, Options.MetricForBestModel, run.BestMetric ?? double.NaN);
     }
 
+    private void RestoreBestFromCheckpoint(RunState run, int bestStep)
+    {
+        var folder = Path.Combine(Options.OutputDirectory!, $"{TrainerCheckpoint.Prefix}{bestStep}");
+        if (!Directory.Exists(folder))
+        {
+            throw new InvalidOperationException(
+                $"LoadBestModelAtEnd: the best evaluation was at step {bestStep}, but {folder} no longer exists; its weights cannot be restored.");
+        }
+        using var weights = Checkpoints.SafeTensorsCheckpoint.OpenFolder(folder);
+        Checkpoints.StateDictLoader.Load(weights, _model.state_dict(), new Checkpoints.StateDictLoadOptions { TiedKeys = _model.Head.TiedKeys, Strict = true }, folder);
+        Log.BestRestored(_logger, bestStep, Options.MetricForBestModel, run.BestMetric ?? double.NaN);
+    }
+
     private void SaveIfConfigured(AdamW optimizer, RunState run)
     {
         if (Options.OutputDirectory is not null)
@@ -565,16 +585,7 @@ public sealed class Trainer
             : null;
     }
 
-    private static int CountBatches(BatchSource source)
-    {
-        int count = 0;
-        foreach (var batch in source.Batches(0))
-        {
-            batch.Dispose();
-            count++;
-        }
-        return count;
-    }
+    private static int CountBatches(BatchSource source) => source.CountBatches();
 
     private int PadTokenId() => _model.Config.PadTokenId ?? 0;
 }
