@@ -63,6 +63,20 @@ public sealed class BertBatch : IDisposable
     /// <summary>The same batch with other loss settings (sharing the tensors, not owning them).</summary>
     public BertBatch WithLoss(LossOptions? loss) => new(InputIds, AttentionMask, TokenTypeIds, Targets, loss);
 
+    /// <summary>
+    /// This batch on <paramref name="device"/>: itself when it is there already, else a copy that owns its tensors.
+    /// </summary>
+    public BertBatch To(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (InputIds.device.type == device.type && InputIds.device.index == device.index)
+        {
+            return this;
+        }
+        return new BertBatch(InputIds.to(device), AttentionMask?.to(device), TokenTypeIds?.to(device),
+            Targets.ToDictionary(p => p.Key, p => p.Value.to(device)), Loss, ownsTensors: true);
+    }
+
     /// <summary>Disposes the tensors when the batch owns them.</summary>
     public void Dispose()
     {

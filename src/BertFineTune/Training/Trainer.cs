@@ -178,7 +178,8 @@ public sealed class Trainer
             {
                 using var scope = NewDisposeScope();
                 using var owned = batch;
-                using var output = _model.Forward(batch.Loss is null && Options.Loss is not null ? batch.WithLoss(Options.Loss) : batch);
+                using var onDevice = batch.To(ModelDevice);
+                using var output = _model.Forward(WithDefaultLoss(onDevice));
                 if (output.Loss is { } loss)
                 {
                     lossSum += loss.to_type(ScalarType.Float64).item<double>() * batch.Size;
@@ -287,7 +288,8 @@ public sealed class Trainer
             using (var scope = NewDisposeScope())
             using (batch)
             {
-                using var output = _model.Forward(batch.Loss is null && Options.Loss is not null ? batch.WithLoss(Options.Loss) : batch);
+                using var onDevice = batch.To(ModelDevice);
+                using var output = _model.Forward(WithDefaultLoss(onDevice));
                 var loss = output.Loss ?? throw new InvalidOperationException(
                     $"The model produced no loss for training batch {run.BatchesDone} of epoch {epoch}: the batch lacks the targets "
                     + $"its head needs (it has: {string.Join(", ", batch.Targets.Keys)}).");
@@ -588,4 +590,10 @@ public sealed class Trainer
     private static int CountBatches(BatchSource source) => source.CountBatches();
 
     private int PadTokenId() => _model.Config.PadTokenId ?? 0;
+
+    private Device ModelDevice => _model.Encoder.Embeddings.WordEmbeddingWeight.device;
+
+    /// <summary>The options' loss settings for batches that carry none.</summary>
+    private BertBatch WithDefaultLoss(BertBatch batch) =>
+        batch.Loss is null && Options.Loss is not null ? batch.WithLoss(Options.Loss) : batch;
 }
