@@ -1,0 +1,81 @@
+using System.Diagnostics;
+
+namespace BertFineTune.Tests.Packaging;
+
+public class PackageTests
+{
+    private static (int ExitCode, string Output) Run(string workingDirectory, string arguments, int timeoutSeconds = 600)
+    {
+        var start = new ProcessStartInfo("dotnet", arguments)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeoutSeconds * 1000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"dotnet {arguments} did not finish in {timeoutSeconds} s.");
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    [Fact]
+    public void The_packed_package_installs_into_a_new_console_app_and_runs_a_forward_pass()
+    {
+        using var temp = new TempFolder();
+        var feed = Directory.CreateDirectory(Path.Combine(temp.Path, "feed")).FullName;
+        var app = Directory.CreateDirectory(Path.Combine(temp.Path, "app")).FullName;
+        // A version no earlier run used, so NuGet cannot answer from its global cache.
+        var version = $"0.0.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+        var project = Path.Combine(Fixtures.RepositoryRoot, "src", "BertFineTune", "BertFineTune.csproj");
+
+        var pack = Run(Fixtures.RepositoryRoot, $"pack \"{project}\" -c Release -o \"{feed}\" -p:Version={version}");
+        Assert.True(pack.ExitCode == 0, pack.Output);
+        Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.nupkg")));
+        Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.snupkg")));
+
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <configuration>
+              <packageSources>
+                <add key="local" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
+                <ImportDirectoryBuildProps>false</ImportDirectoryBuildProps>
+                <ImportDirectoryBuildTargets>false</ImportDirectoryBuildTargets>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="BertFineTune" Version="{version}" />
+                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), $$"""
+            using BertFineTune.Heads;
+            using static TorchSharp.torch;
+            using var model = BertTaskModel.FromPretrained(args[0]);
+            model.eval();
+            using var _ = no_grad();
+            using var output = model.Forward(new BertBatch(tensor(new long[,] { { 101, 7592, 102 } })));
+            Console.WriteLine($"logits {string.Join(",", output.Logits!.shape)}");
+            """);
+
+        var run = Run(app, $"run -c Release -- \"{Fixtures.Model("seq_cls")}\"");
+
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Contains("logits 1,3", run.Output, StringComparison.Ordinal);
+    }
+}
