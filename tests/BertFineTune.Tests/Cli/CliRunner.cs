@@ -1,0 +1,56 @@
+using System.Diagnostics;
+
+namespace BertFineTune.Tests.Cli;
+
+/// <summary>Runs the built <c>bert-finetune</c> as a separate process, as a user would.</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Output, string Error);
+
+    public static string Assembly()
+    {
+        // Tests run from tests/BertFineTune.Tests/bin/<Configuration>/<TargetFramework>/; the CLI builds with the same configuration.
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var path = Path.Combine(Fixtures.RepositoryRoot, "src", "BertFineTune.Cli", "bin", here.Parent!.Name, here.Name, "bert-finetune.dll");
+        Assert.True(File.Exists(path), $"{path} is missing: build the solution (the test project references the CLI so it is built first).");
+        return path;
+    }
+
+    public static Result Run(string? standardInput, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Dotnet())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = Fixtures.RepositoryRoot,
+        };
+        start.ArgumentList.Add(Assembly());
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        // No colours or live redraws: plain text a test can read.
+        start.Environment["NO_COLOR"] = "1";
+        start.Environment["TERM"] = "dumb";
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (standardInput is not null)
+        {
+            process.StandardInput.Write(standardInput);
+        }
+        process.StandardInput.Close();
+        if (!process.WaitForExit(300_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"bert-finetune {string.Join(' ', arguments)} did not finish in 300 s.");
+        }
+        return new Result(process.ExitCode, output.Result, error.Result);
+    }
+
+    private static string Dotnet() =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
+        : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
+        : "dotnet";
+}
