@@ -8,6 +8,8 @@ public class CliTests
     [InlineData("info")]
     [InlineData("predict")]
     [InlineData("pretrain")]
+    [InlineData("train")]
+    [InlineData("evaluate")]
     public void Every_command_explains_itself_with_help(string command)
     {
         var result = CliRunner.Run(null, command, "--help");
@@ -112,5 +114,81 @@ public class CliTests
         Assert.True(File.Exists(temp.File("adapted/model.safetensors")));
         Assert.True(File.Exists(temp.File("adapted/vocab.txt")));
         Assert.True(new FileInfo(temp.File("adapted/training-report.png")).Length > 1000);
+    }
+
+    private static string WriteCsv(TempFolder temp, string name, params string[] rows)
+    {
+        File.WriteAllLines(temp.File(name), ["label,text", .. rows]);
+        return temp.File(name);
+    }
+
+    [Fact]
+    public void Train_fine_tunes_from_csv_files_and_writes_model_state_and_report_then_evaluate_scores_it()
+    {
+        using var temp = new TempFolder();
+        var rows = Enumerable.Range(0, 12).Select(i => i % 2 == 0 ? $"positive,a joy to watch {i}" : $"negative,dull and long {i}").ToArray();
+        var train = WriteCsv(temp, "train.csv", rows);
+        var dev = WriteCsv(temp, "dev.csv", rows[..4]);
+
+        var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
+            "--validation", dev, "--labels", "negative,positive", "--output", temp.File("out"), "--epochs", "2", "--batch-size", "4");
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        foreach (var file in new[] { "config.json", "model.safetensors", "vocab.txt", "trainer_state.json", "training-report.png" })
+        {
+            Assert.True(File.Exists(Path.Combine(temp.File("out"), file)), $"{file} is missing");
+        }
+        Assert.Contains("accuracy", result.Output, StringComparison.Ordinal);
+
+        var evaluation = CliRunner.Run(null, "evaluate", "--model", temp.File("out"), "--data", dev);
+
+        Assert.True(evaluation.ExitCode == 0, evaluation.Error);
+        Assert.Contains("f1_macro", evaluation.Output, StringComparison.Ordinal);
+        Assert.Contains("4 examples", evaluation.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Train_reads_conll_for_named_entities()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllText(temp.File("ner.conll"), "Alice B-PER\nlives O\nin O\nParis B-LOC\n\nBob B-PER\nleft O\n\n");
+
+        var result = CliRunner.Run(null, "train", "--task", "Ner", "--model", Fixtures.Model("token_cls"), "--train", temp.File("ner.conll"),
+            "--validation", temp.File("ner.conll"), "--output", temp.File("ner"), "--epochs", "1", "--batch-size", "2");
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        Assert.Contains("f1", result.Output, StringComparison.Ordinal);
+        Assert.True(File.Exists(temp.File("ner/training-report.png")));
+    }
+
+    [Fact]
+    public void A_malformed_training_file_is_one_error_line_naming_file_and_line()
+    {
+        using var temp = new TempFolder();
+        var train = WriteCsv(temp, "bad.csv", "positive,fine", "maybe,an unknown label");
+
+        var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
+            "--labels", "negative,positive", "--output", temp.File("out"));
+
+        Assert.Equal(1, result.ExitCode);
+        var first = result.Error.Split('\n')[0];
+        Assert.StartsWith("error: ", first, StringComparison.Ordinal);
+        Assert.Contains("bad.csv", first, StringComparison.Ordinal);
+        Assert.Contains("3", first, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(temp.File("out")));
+    }
+
+    [Fact]
+    public void Skipping_bad_rows_reports_each_and_trains_on_the_rest()
+    {
+        using var temp = new TempFolder();
+        var train = WriteCsv(temp, "mixed.csv", "positive,fine", "maybe,an unknown label", "negative,bad");
+
+        var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
+            "--labels", "negative,positive", "--output", temp.File("out"), "--epochs", "1", "--skip-bad-rows");
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        Assert.Contains("1 bad rows skipped", result.Output, StringComparison.Ordinal);
+        Assert.Contains("2 training", result.Output, StringComparison.Ordinal);
     }
 }

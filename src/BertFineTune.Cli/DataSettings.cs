@@ -1,0 +1,169 @@
+using System.ComponentModel;
+using System.Globalization;
+using BertFineTune.Data;
+using BertFineTune.Data.Readers;
+using BertFineTune.Tokenization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace BertFineTune.Cli;
+
+/// <summary>The tasks <c>train</c> and <c>evaluate</c> handle.</summary>
+internal enum TaskKind
+{
+    Classification,
+    PairClassification,
+    MultiLabel,
+    Regression,
+    Ner,
+    Qa,
+}
+
+/// <summary>File formats the data options read.</summary>
+internal enum DataFormat
+{
+    Auto,
+    Csv,
+    Tsv,
+    Jsonl,
+    Lines,
+    Conll,
+    Squad,
+}
+
+/// <summary>How labelled files are read: format, columns, labels and bad-row policy.</summary>
+internal class DataSettings : ModelSettings
+{
+    [CommandOption("--format <FORMAT>")]
+    [Description("csv, tsv, jsonl, lines ('LABEL text' per line), conll or squad; auto picks by extension.")]
+    [DefaultValue(DataFormat.Auto)]
+    public DataFormat Format { get; init; } = DataFormat.Auto;
+
+    [CommandOption("--text-column <NAME|INDEX>")]
+    [Description("Column (or JSON field) of the text.")]
+    [DefaultValue("text")]
+    public string TextColumn { get; init; } = "text";
+
+    [CommandOption("--pair-column <NAME|INDEX>")]
+    [Description("Column (or JSON field) of the second text, for pair tasks.")]
+    public string? PairColumn { get; init; }
+
+    [CommandOption("--label-column <NAME|INDEX>")]
+    [Description("Column (or JSON field) of the label.")]
+    [DefaultValue("label")]
+    public string LabelColumn { get; init; } = "label";
+
+    [CommandOption("--no-header")]
+    [Description("The CSV/TSV file has no header row: give columns by 0-based index.")]
+    public bool NoHeader { get; init; }
+
+    [CommandOption("--labels <LIST>")]
+    [Description("Comma-separated label names (classification, multi-label, NER); default: the model's.")]
+    public string? Labels { get; init; }
+
+    [CommandOption("--tag-scheme <SCHEME>")]
+    [Description("CoNLL tags: Iob1, Iob2 or Bioes.")]
+    [DefaultValue(TagScheme.Iob2)]
+    public TagScheme TagScheme { get; init; } = TagScheme.Iob2;
+
+    [CommandOption("--skip-bad-rows")]
+    [Description("Skip malformed rows (each is reported) instead of stopping at the first.")]
+    public bool SkipBadRows { get; init; }
+
+    [CommandOption("--doc-stride <TOKENS>")]
+    [Description("QA: context tokens shared by consecutive windows.")]
+    [DefaultValue(128)]
+    public int DocStride { get; init; } = 128;
+
+    public BadRowPolicy BadRowPolicy => SkipBadRows ? BadRowPolicy.SkipAndCount : BadRowPolicy.Throw;
+
+    public IReadOnlyList<string>? LabelList =>
+        Labels?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Reads and tokenizes <paramref name="path"/> for <paramref name="task"/>; skipped rows are reported on the console.</summary>
+    public List<EncodedExample> Load(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Data file not found: {path}", path);
+        }
+        var format = Format != DataFormat.Auto ? Format : Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".csv" => DataFormat.Csv,
+            ".tsv" => DataFormat.Tsv,
+            ".jsonl" => DataFormat.Jsonl,
+            ".json" => DataFormat.Squad,
+            ".conll" => DataFormat.Conll,
+            _ => task == TaskKind.Ner ? DataFormat.Conll : throw new FormatException(
+                $"{path}: the format cannot be told from the extension '{Path.GetExtension(path)}'; give --format."),
+        };
+        switch (task)
+        {
+            case TaskKind.Ner:
+            {
+                var sentences = ConllReader.Read(path, new ConllReaderOptions { Scheme = TagScheme, Labels = labels, BadRows = BadRowPolicy });
+                Report(sentences.SkippedRows);
+                var encoded = TokenClassificationEncoder.Encode(sentences.Items, tokenizer, labels, maxLength, BadRowPolicy);
+                Report(encoded.SkippedRows);
+                return encoded.Items.Select(e => e.Example).ToList();
+            }
+            case TaskKind.Qa:
+            {
+                var questions = SquadReader.Read(path, BadRowPolicy);
+                Report(questions.SkippedRows);
+                var windows = SquadEncoder.Encode(questions.Items, tokenizer, maxLength, Math.Min(DocStride, maxLength / 2), BadRowPolicy, path);
+                Report(windows.SkippedRows);
+                return windows.Items.Select(w => w.Example).ToList();
+            }
+        }
+        var schema = task switch
+        {
+            TaskKind.Regression => LabelSchema.Regression,
+            TaskKind.MultiLabel => LabelSchema.MultiLabel(labels),
+            _ => LabelSchema.SingleLabel(labels),
+        };
+        var result = format switch
+        {
+            DataFormat.Csv or DataFormat.Tsv => DelimitedFileReader.Read(path, new DelimitedReaderOptions
+            {
+                Separator = format == DataFormat.Tsv ? '\t' : ',',
+                HasHeader = !NoHeader,
+                Text = Column(TextColumn),
+                TextPair = PairColumn is null ? (ColumnRef?)null : Column(PairColumn),
+                Label = Column(LabelColumn),
+                Labels = schema,
+                BadRows = BadRowPolicy,
+            }),
+            DataFormat.Jsonl => JsonLinesReader.Read(path, new JsonLinesReaderOptions
+            {
+                TextField = TextColumn,
+                TextPairField = PairColumn,
+                LabelField = LabelColumn,
+                Labels = schema,
+                BadRows = BadRowPolicy,
+            }),
+            DataFormat.Lines => LabelPrefixedLineReader.Read(path, schema, BadRowPolicy),
+            _ => throw new FormatException($"{path}: format {format} does not hold {task} examples."),
+        };
+        Report(result.SkippedRows);
+        return TextExampleEncoder.Encode(result.Items, tokenizer,
+            new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength }).ToList();
+    }
+
+    private ColumnRef Column(string value) =>
+        NoHeader || int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+            ? ColumnRef.At(int.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture))
+            : ColumnRef.Named(value);
+
+    private static void Report(IReadOnlyList<BadRow> skipped)
+    {
+        foreach (var row in skipped)
+        {
+            AnsiConsole.MarkupLine($"[yellow]skipped[/] {Markup.Escape(row.ToString())}");
+        }
+        if (skipped.Count > 0)
+        {
+            AnsiConsole.MarkupLine($"[yellow]{skipped.Count} bad rows skipped[/]");
+        }
+    }
+}

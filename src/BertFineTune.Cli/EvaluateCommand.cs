@@ -1,0 +1,51 @@
+using System.ComponentModel;
+using BertFineTune.Builder;
+using BertFineTune.Data;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace BertFineTune.Cli;
+
+/// <summary>Options of <c>evaluate</c>.</summary>
+internal sealed class EvaluateSettings : DataSettings
+{
+    [CommandOption("-d|--data <FILE>")]
+    [Description("Labelled file to score the model on.")]
+    public string? Data { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    [DefaultValue(32)]
+    public int BatchSize { get; init; } = 32;
+
+    public override ValidationResult Validate() =>
+        base.Validate() is { Successful: false } failed ? failed
+        : Data is null ? ValidationResult.Error("--data is required: the labelled file to evaluate on.")
+        : ValidationResult.Success();
+}
+
+/// <summary><c>evaluate</c>: the task's metrics of a model on a labelled file.</summary>
+internal sealed class EvaluateCommand : Command<EvaluateSettings>
+{
+    public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
+    {
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
+        if (settings.MaxLength is { } max)
+        {
+            builder = builder.WithMaxSequenceLength(max);
+        }
+        using var model = builder.Build();
+        var task = TaskSupport.TaskOf(model);
+        if (task == TaskKind.Classification && settings.PairColumn is not null)
+        {
+            task = TaskKind.PairClassification;
+        }
+        var labels = model.Labels;
+        var examples = settings.Load(settings.Data!, task, model.Tokenizer, labels, model.MaxSequenceLength);
+        var trainer = model.CreateTrainer(new Training.TrainerOptions { BatchSize = settings.BatchSize });
+        var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(examples), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize),
+            TaskSupport.Metrics(task, labels));
+        AnsiConsole.MarkupLine($"{examples.Count} examples from {Markup.Escape(settings.Data!)}");
+        TrainingUi.PrintMetrics($"{task} evaluation", metrics);
+        return 0;
+    }
+}
