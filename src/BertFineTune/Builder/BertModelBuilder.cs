@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Checkpoints.Hub;
 using BertFineTune.Heads;
 using BertFineTune.Runtime;
 using BertFineTune.Tokenization;
@@ -17,7 +18,7 @@ namespace BertFineTune.Builder;
 /// </summary>
 /// <example>
 /// <code>
-/// using var model = BertModelBuilder.FromPretrained("models/bert-base-uncased")
+/// using var model = BertModelBuilder.FromPretrained("google-bert/bert-base-uncased")   // or a local folder
 ///     .WithSequenceClassification(["negative", "positive"])
 ///     .UseDevice("cpu")
 ///     .Build();
@@ -44,16 +45,42 @@ public sealed class BertModelBuilder
         _tokenizer = tokenizer;
     }
 
-    /// <summary>Starts from a Hugging Face model folder (config.json, weights and tokenizer files).</summary>
-    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    public static BertModelBuilder FromPretrained(string folder)
+    /// <summary>
+    /// Starts from a Hugging Face model: a local folder (config.json, weights and tokenizer files), or a Hub id such as
+    /// <c>google-bert/bert-base-uncased</c> found in (or downloaded into) the cache huggingface_hub shares, with the
+    /// revision, endpoint, token, offline switch and cache folder taken from the environment (<c>HF_ENDPOINT</c>,
+    /// <c>HF_TOKEN</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_HUB_CACHE</c>/<c>HF_HOME</c>). An existing folder always wins.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="reference"/> is neither a folder nor a Hub id.</exception>
+    /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
+    public static BertModelBuilder FromPretrained(string reference) => FromPretrained(reference, new HubOptions());
+
+    /// <summary>
+    /// Starts from a local folder or a Hub id resolved with <paramref name="options"/> (revision, endpoint, token, offline,
+    /// cache folder); see <see cref="HubModelResolver"/>. An existing folder always wins and makes no request.
+    /// </summary>
+    /// <param name="reference">A model folder, or a Hub id (<c>org/name</c> or <c>name</c>).</param>
+    /// <param name="options">How to reach the Hub; unset properties come from the environment.</param>
+    /// <param name="progress">Told about each file download.</param>
+    /// <param name="cancellationToken">Stops a download; a later call resumes it.</param>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="reference"/> is neither a folder nor a Hub id.</exception>
+    /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
+    public static BertModelBuilder FromPretrained(string reference, HubOptions options, IProgress<DownloadProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(folder);
-        if (!Directory.Exists(folder))
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(options);
+        if (Directory.Exists(reference))
         {
-            throw new DirectoryNotFoundException($"Model folder not found: {folder}. Give a folder with config.json and model.safetensors.");
+            return new BertModelBuilder(reference, null, null);
         }
-        return new BertModelBuilder(folder, null, null);
+        if (!HubModelResolver.IsHubId(reference))
+        {
+            throw new DirectoryNotFoundException(
+                $"Model folder not found: {reference}. Give a folder with config.json and model.safetensors, or a Hugging Face Hub id (org/name).");
+        }
+        using var resolver = new HubModelResolver(options);
+        return new BertModelBuilder(resolver.Resolve(reference, progress, cancellationToken), null, null);
     }
 
     /// <summary>Starts from a new, randomly initialised model of <paramref name="config"/> with <paramref name="tokenizer"/>.</summary>
