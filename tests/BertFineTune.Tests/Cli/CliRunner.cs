@@ -16,7 +16,9 @@ internal static class CliRunner
         return path;
     }
 
-    public static Result Run(string? standardInput, params string[] arguments)
+    public static Result Run(string? standardInput, params string[] arguments) => Run(standardInput, null, arguments);
+
+    public static Result Run(string? standardInput, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(Dotnet())
         {
@@ -33,6 +35,10 @@ internal static class CliRunner
         // No colours or live redraws: plain text a test can read.
         start.Environment["NO_COLOR"] = "1";
         start.Environment["TERM"] = "dumb";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

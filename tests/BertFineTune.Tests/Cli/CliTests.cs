@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BertFineTune.Tests.Hub;
 
 namespace BertFineTune.Tests.Cli;
 
@@ -190,5 +191,46 @@ public class CliTests
         Assert.True(result.ExitCode == 0, result.Error + result.Output);
         Assert.Contains("1 bad rows skipped", result.Output, StringComparison.Ordinal);
         Assert.Contains("2 training", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Download_fills_a_python_compatible_cache_prints_the_snapshot_last_and_answers_again_without_requests()
+    {
+        using var hub = new HubTestContext();
+        var environment = new Dictionary<string, string>
+        {
+            ["HF_ENDPOINT"] = hub.Server.Endpoint,
+            ["HF_HUB_CACHE"] = hub.Cache.Path,
+            ["HF_TOKEN"] = "",
+            ["HF_HUB_OFFLINE"] = "0",
+        };
+
+        var first = CliRunner.Run(null, environment, "download", HubTestContext.RepoId);
+
+        Assert.True(first.ExitCode == 0, first.Error + first.Output);
+        var folder = first.Output.Trim().Split('\n')[^1].Trim();
+        Assert.StartsWith(Path.Combine(hub.RepoFolder, "snapshots"), folder, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(folder, "model.safetensors")));
+        Assert.True(File.Exists(Path.Combine(hub.RepoFolder, "refs", "main")));
+        int requests = hub.Server.Requests.Count;
+
+        var second = CliRunner.Run(null, environment, "download", HubTestContext.RepoId);
+
+        Assert.Equal(0, second.ExitCode);
+        Assert.Equal(folder, second.Output.Trim().Split('\n')[^1].Trim());
+        Assert.Equal(requests, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public void Download_of_an_unknown_repository_is_one_error_line()
+    {
+        using var hub = new HubTestContext();
+        var environment = new Dictionary<string, string> { ["HF_ENDPOINT"] = hub.Server.Endpoint, ["HF_HUB_CACHE"] = hub.Cache.Path, ["HF_TOKEN"] = "" };
+
+        var result = CliRunner.Run(null, environment, "download", "nobody/nothing");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("error: ", result.Error, StringComparison.Ordinal);
+        Assert.Contains("nobody/nothing", result.Error.Split('\n')[0], StringComparison.Ordinal);
     }
 }

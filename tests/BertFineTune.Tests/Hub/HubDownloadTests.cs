@@ -56,13 +56,26 @@ public class HubDownloadTests
     }
 
     [Fact]
-    public void A_second_resolve_on_a_branch_only_checks_the_commit_and_downloads_nothing()
+    public void A_second_resolve_on_a_branch_is_answered_from_the_cache_without_any_request()
     {
         using var hub = new HubTestContext();
         var first = hub.Resolve();
         int before = hub.Server.Requests.Count;
 
         var second = hub.Resolve();
+
+        Assert.Equal(first, second);
+        Assert.Equal(before, hub.Server.Requests.Count);
+    }
+
+    [Fact]
+    public void Checking_for_updates_on_a_branch_only_asks_for_the_commit_and_downloads_nothing()
+    {
+        using var hub = new HubTestContext();
+        var first = hub.Resolve();
+        int before = hub.Server.Requests.Count;
+
+        var second = hub.Resolve(hub.Options with { CheckForUpdates = true });
 
         Assert.Equal(first, second);
         var added = hub.Server.Snapshot()[before..];

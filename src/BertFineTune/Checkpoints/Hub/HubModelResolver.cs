@@ -100,6 +100,11 @@ public sealed class HubModelResolver : IDisposable
             {
                 return FromCache(cache, revision, "offline mode is on (HF_HUB_OFFLINE or HubOptions.Offline)");
             }
+            // Offline-first: a complete snapshot of the revision answers without any request unless updates are wanted.
+            if (!_options.CheckForUpdates && TryFromCache(cache, revision, "it is not cached", out var cachedFirst))
+            {
+                return cachedFirst;
+            }
             try
             {
                 return await DownloadAsync(cache, revision, progress, cancellationToken).ConfigureAwait(false);

@@ -7,6 +7,12 @@ namespace BertFineTune.Checkpoints.Hub;
 /// </summary>
 public sealed record HubOptions
 {
+    /// <summary>
+    /// Ask the Hub which commit a branch or tag points to even when the cache already holds a complete snapshot of it.
+    /// Off by default (offline-first: a cached revision is used without any request); a commit-hash revision never asks.
+    /// </summary>
+    public bool CheckForUpdates { get; init; }
+
     /// <summary>The default endpoint when neither <see cref="Endpoint"/> nor <c>HF_ENDPOINT</c> is set.</summary>
     public const string DefaultEndpoint = "https://huggingface.co";
 
