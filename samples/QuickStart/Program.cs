@@ -65,13 +65,13 @@ var options = new TrainerOptions
 };
 var trainer = model.CreateTrainer(options);
 var devBatches = BatchSource.FromExamples(devExamples, new BatchCollator(model.Tokenizer.PadTokenId), 32);
-var before = trainer.Evaluate(devBatches, Accuracy);
+var before = trainer.Evaluate(devBatches, TaskMetrics.SingleLabel());
 Console.WriteLine($"Dev before training: accuracy {before["accuracy"]:P1}, loss {before["loss"]:F3}");
 
 var progress = new SynchronousProgress(p => Console.WriteLine(
     $"  epoch {p.Epoch:F2}  step {p.Step,3}/{p.TotalSteps}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.SamplesPerSecond,6:F0} samples/s  ETA {p.Remaining:mm\\:ss}"));
-var result = trainer.Train(trainExamples, devExamples, Accuracy, progress);
-var after = trainer.Evaluate(devBatches, Accuracy);
+var result = trainer.Train(trainExamples, devExamples, TaskMetrics.SingleLabel(), progress);
+var after = trainer.Evaluate(devBatches, TaskMetrics.SingleLabel());
 Console.WriteLine($"Dev after training:  accuracy {after["accuracy"]:P1}, loss {after["loss"]:F3} ({result.GlobalStep} steps, best at step {result.BestStep})");
 
 model.Save(output);
@@ -99,18 +99,6 @@ static List<(string Label, string Text)> ReadTsv(string path) =>
         return parts.Length == 2 ? (parts[0], parts[1]) : throw new InvalidDataException($"{path}: '{l}' is not 'label<TAB>text'.");
     }).ToList();
 
-static IReadOnlyDictionary<string, double> Accuracy(IReadOnlyList<EvaluationBatch> batches)
-{
-    long correct = 0, total = 0;
-    foreach (var batch in batches)
-    {
-        using var predicted = batch.Outputs["logits"].argmax(-1);
-        using var hits = predicted.eq(batch.Targets["labels"]).sum();
-        correct += hits.item<long>();
-        total += predicted.shape[0];
-    }
-    return new Dictionary<string, double> { ["accuracy"] = (double)correct / total };
-}
 
 /// <summary>Reports on the training thread, so lines print in order (Progress&lt;T&gt; would post to the thread pool).</summary>
 internal sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

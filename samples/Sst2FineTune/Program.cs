@@ -40,18 +40,6 @@ var config = new BertConfig
 random.manual_seed(7);
 using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
 
-static IReadOnlyDictionary<string, double> Accuracy(IReadOnlyList<EvaluationBatch> batches)
-{
-    long correct = 0, total = 0;
-    foreach (var batch in batches)
-    {
-        using var predicted = batch.Outputs["logits"].argmax(-1);
-        using var hits = predicted.eq(batch.Targets["labels"]).sum();
-        correct += hits.item<long>();
-        total += predicted.shape[0];
-    }
-    return new Dictionary<string, double> { ["accuracy"] = (double)correct / total };
-}
 
 var options = new TrainerOptions
 {
@@ -69,13 +57,13 @@ var options = new TrainerOptions
 };
 var trainer = new Trainer(model, options);
 var devBatches = BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(), 64);
-var before = trainer.Evaluate(devBatches, Accuracy);
+var before = trainer.Evaluate(devBatches, TaskMetrics.SingleLabel());
 Console.WriteLine($"dev before training: accuracy {before["accuracy"]:P1}, loss {before["loss"]:F4}");
 
 var progress = new Progress<TrainingProgress>(p =>
     Console.WriteLine($"  step {p.Step}/{p.TotalSteps} epoch {p.Epoch:F2} loss {p.Loss:F4} lr {p.LearningRate:E2} {p.SamplesPerSecond:F0} samples/s"));
-var result = trainer.Train(new InMemoryExamples(train), new InMemoryExamples(dev), Accuracy, progress);
-var after = trainer.Evaluate(devBatches, Accuracy);
+var result = trainer.Train(new InMemoryExamples(train), new InMemoryExamples(dev), TaskMetrics.SingleLabel(), progress);
+var after = trainer.Evaluate(devBatches, TaskMetrics.SingleLabel());
 Console.WriteLine($"dev after training:  accuracy {after["accuracy"]:P1}, loss {after["loss"]:F4} "
     + $"(best epoch's weights, step {result.BestStep}; {result.GlobalStep} steps, {result.StopReason})");
 return after["accuracy"] > 0.6 ? 0 : 1;
