@@ -59,7 +59,6 @@ var options = new TrainerOptions
     WarmupRatio = 0.1,
     Epochs = 6,
     BatchSize = 16,
-    MetricForBestModel = "accuracy",
     LoadBestModelAtEnd = true,
     LoggingSteps = 25,
 };
