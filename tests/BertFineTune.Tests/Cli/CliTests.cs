@@ -233,4 +233,48 @@ public class CliTests
         Assert.StartsWith("error: ", result.Error, StringComparison.Ordinal);
         Assert.Contains("nobody/nothing", result.Error.Split('\n')[0], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Evaluate_with_a_malformed_file_is_one_error_line_naming_the_file()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllLines(temp.File("dev.csv"), ["label,text", "negative,fine", "neutral"]);
+
+        var result = CliRunner.Run(null, "evaluate", "--model", Fixtures.Model("seq_cls"), "--data", temp.File("dev.csv"));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("error: ", result.Error, StringComparison.Ordinal);
+        Assert.Contains("dev.csv", result.Error.Split('\n')[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pretrain_on_a_file_without_text_is_one_error_line()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllLines(temp.File("empty.txt"), ["", "   ", ""]);
+
+        var result = CliRunner.Run(null, "pretrain", "--model", Fixtures.Model("mlm"), "--text", temp.File("empty.txt"), "--output", temp.File("out"));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("error: ", result.Error, StringComparison.Ordinal);
+        Assert.Contains("has no text", result.Error.Split('\n')[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Info_on_a_malformed_config_is_one_error_line_naming_the_field()
+    {
+        using var temp = new TempFolder();
+        foreach (var file in Directory.GetFiles(Fixtures.Model("seq_cls")))
+        {
+            File.Copy(file, temp.File(Path.GetFileName(file)));
+        }
+        File.WriteAllText(temp.File("config.json"), File.ReadAllText(temp.File("config.json")).Replace("\"hidden_size\": 32", "\"hidden_size\": 30", StringComparison.Ordinal));
+
+        var result = CliRunner.Run(null, "info", "--model", temp.Path);
+
+        Assert.Equal(1, result.ExitCode);
+        var first = result.Error.Split('\n')[0];
+        Assert.StartsWith("error: ", first, StringComparison.Ordinal);
+        Assert.Contains("hidden_size 30", first, StringComparison.Ordinal);
+    }
 }
