@@ -1,20 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
 using BertFineTune.Benchmarks;
+using BertFineTune.Runtime;
+using static TorchSharp.torch;
 
 // Benchmarks print each figure next to a reference measured in the same run.
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]
-const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]";
-if (args.Length == 0 || args[0] != "tokenizer")
+//   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- all [--json <out.json>] [--quick] [--threads N]
+//   (or one of: roofline, training, sst2, frozen, inference, memory)
+const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
+    + "       BertFineTune.Benchmarks all|roofline|training|sst2|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
+    + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]";
+string[] models = ["roofline", "training", "sst2", "frozen", "inference", "memory"];
+if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || models.Contains(args[0])))
 {
     Console.Error.WriteLine(Usage);
     return 2;
 }
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
-for (int i = 1; i + 1 < args.Length; i += 2)
+bool quick = false;
+for (int i = 1; i < args.Length; i++)
 {
-    options[args[i]] = args[i + 1];
+    if (args[i] == "--quick")
+    {
+        quick = true;
+    }
+    else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
+    {
+        options[args[i]] = args[++i];
+    }
+    else
+    {
+        Console.Error.WriteLine($"unexpected argument '{args[i]}'.\n{Usage}");
+        return 2;
+    }
 }
 var shared = Path.Combine("..", "shared");
-return TokenizerBenchmark.Run(
-    options.GetValueOrDefault("--vocab", Path.Combine(shared, "fixtures", "vocab", "bert-base-uncased-vocab.txt")),
-    options.GetValueOrDefault("--file", Path.Combine(shared, "datasets", "sentence-classification", "stsa.binary.train")),
-    options.GetValueOrDefault("--json"));
+var vocab = options.GetValueOrDefault("--vocab", Path.Combine(shared, "fixtures", "vocab", "bert-base-uncased-vocab.txt"));
+var sst2 = options.GetValueOrDefault("--sst2", options.GetValueOrDefault("--file", Path.Combine(shared, "datasets", "sentence-classification", "stsa.binary.train")));
+if (args[0] == "tokenizer")
+{
+    return TokenizerBenchmark.Run(vocab, sst2, options.GetValueOrDefault("--json"));
+}
+
+if (options.TryGetValue("--threads", out var threadsText))
+{
+    if (!int.TryParse(threadsText, NumberStyles.None, CultureInfo.InvariantCulture, out var threads))
+    {
+        Console.Error.WriteLine($"--threads '{threadsText}' is not a number.\n{Usage}");
+        return 2;
+    }
+    TorchThreads.Set(threads);
+}
+foreach (var path in new[] { vocab, sst2 })
+{
+    if (!File.Exists(path))
+    {
+        Console.Error.WriteLine($"not found: {path} (run from the repository root, or pass --vocab / --sst2)");
+        return 2;
+    }
+}
+
+bool bf16 = Autocast.IsBFloat16Supported(CPU, out var bf16Reason);
+var started = DateTimeOffset.Now;
+// Another process on the same cores makes each multi-threaded libtorch operation wait for a time slice: small operations
+// then take milliseconds and every figure is off. Say so rather than print numbers that look real.
+double? load = File.Exists("/proc/loadavg")
+    && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l) ? l : null;
+var header = new
+{
+    date = started.ToString("yyyy-MM-dd HH:mm zzz", CultureInfo.InvariantCulture),
+    command = string.Join(' ', args),
+    quick,
+    processors = Environment.ProcessorCount,
+    torchThreads = TorchThreads.Count,
+    bf16Supported = bf16,
+    bf16Reason,
+    loadAverageAtStart = load,
+    os = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+    runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+};
+Console.WriteLine($"{header.date}: {header.processors} logical processors, {header.torchThreads} libtorch threads, bf16 {(bf16 ? "on" : "off")} ({bf16Reason}); "
+    + $"{(quick ? "quick run" : "full run")}");
+
+if (load > 0.5)
+{
+    Console.WriteLine($"warning: load average {load:F1} at start: other processes use these cores, so the timings are unreliable "
+        + "(with several libtorch threads each operation may wait for a time slice; --threads 1 suffers least).");
+}
+
+var report = new Report();
+var benchmarks = new ModelBenchmarks(new BenchmarkSettings(quick, vocab, sst2), report);
+var clock = Stopwatch.StartNew();
+// Memory first, so the process's peak working set is that of the tiny model's run alone.
+var sections = args[0] == "all" ? ["memory", "roofline", "training", "sst2", "frozen", "inference"] : new[] { args[0] };
+foreach (var section in sections)
+{
+    var sectionClock = Stopwatch.StartNew();
+    switch (section)
+    {
+        case "memory": benchmarks.RunMemory(); break;
+        case "roofline": benchmarks.RunRoofline(); break;
+        case "training": benchmarks.RunTraining(); break;
+        case "sst2": benchmarks.RunSst2(); break;
+        case "frozen": benchmarks.RunFrozen(); break;
+        default: benchmarks.RunInference(); break;
+    }
+    Console.WriteLine($"  ({section}: {sectionClock.Elapsed.TotalSeconds:F0} s)");
+}
+
+Console.WriteLine();
+Console.WriteLine("== summary ==");
+foreach (var f in report.Figures.Where(f => f.RatioMeaning is "mixed/fp32 time" or "dynamic/fixed time" or "speed-up" or "of roofline"
+    || f.RatioMeaning == "bf16/fp32 time"))
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {f.Section,-30} {f.Name,-52} {f.RatioMeaning,-16} {f.Ratio:F2}"));
+}
+Console.WriteLine($"total {clock.Elapsed.TotalMinutes:F1} min");
+if (options.GetValueOrDefault("--json") is { } json)
+{
+    report.WriteJson(json, header);
+}
+return 0;

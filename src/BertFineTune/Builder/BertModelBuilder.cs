@@ -36,6 +36,7 @@ public sealed class BertModelBuilder
     private int? _maxSequenceLength;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
     private bool _replaceHead;
+    private bool _mixedPrecision;
     private bool _built;
 
     private BertModelBuilder(string? folder, BertConfig? config, BertTokenizer? tokenizer)
@@ -156,6 +157,19 @@ public sealed class BertModelBuilder
         return this;
     }
 
+    /// <summary>
+    /// Lets the built model's predictors run in bfloat16 (<see cref="Inference.Predictor.MixedPrecision"/>): about as
+    /// accurate and much faster on CPUs with AVX512-BF16 or AMX and on CUDA. Where the device lacks bfloat16 support,
+    /// <see cref="Build"/> logs why and the predictors stay in float32. Training uses
+    /// <see cref="Training.TrainerOptions.MixedPrecision"/>, not this.
+    /// </summary>
+    public BertModelBuilder UseMixedPrecision(bool enabled = true)
+    {
+        Mutable();
+        _mixedPrecision = enabled;
+        return this;
+    }
+
     /// <summary>Logs through <paramref name="loggerFactory"/> (default: no logging).</summary>
     public BertModelBuilder UseLoggerFactory(ILoggerFactory loggerFactory)
     {
@@ -234,7 +248,16 @@ public sealed class BertModelBuilder
         {
             model.to(device);
         }
-        return new TaskModel(model, tokenizer, device, maxLength, _loggerFactory);
+        bool mixedPrecision = false;
+        if (_mixedPrecision)
+        {
+            mixedPrecision = Autocast.IsBFloat16Supported(device, out var reason);
+            if (!mixedPrecision)
+            {
+                logger.LogWarning("Mixed precision is off: {Reason}; predicting in float32", reason);
+            }
+        }
+        return new TaskModel(model, tokenizer, device, maxLength, _loggerFactory, mixedPrecision);
     }
 
     private BertTokenizer LoadTokenizer()

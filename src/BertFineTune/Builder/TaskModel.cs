@@ -13,8 +13,10 @@ namespace BertFineTune.Builder;
 /// </summary>
 public sealed class TaskModel : IDisposable
 {
-    internal TaskModel(BertTaskModel model, BertTokenizer tokenizer, Device device, int maxSequenceLength, ILoggerFactory loggerFactory)
+    internal TaskModel(BertTaskModel model, BertTokenizer tokenizer, Device device, int maxSequenceLength, ILoggerFactory loggerFactory,
+        bool mixedPrecision = false)
     {
+        MixedPrecision = mixedPrecision;
         Model = model;
         Tokenizer = tokenizer;
         Device = device;
@@ -33,6 +35,12 @@ public sealed class TaskModel : IDisposable
 
     /// <summary>The longest input, in tokens, special tokens included.</summary>
     public int MaxSequenceLength { get; }
+
+    /// <summary>
+    /// Whether the predictors this model creates run in bfloat16 (<see cref="BertModelBuilder.UseMixedPrecision"/>, where
+    /// the device supports it). Training follows <see cref="TrainerOptions.MixedPrecision"/> instead.
+    /// </summary>
+    public bool MixedPrecision { get; }
 
     /// <summary>The logger factory given to the builder.</summary>
     public ILoggerFactory LoggerFactory { get; }
@@ -56,19 +64,19 @@ public sealed class TaskModel : IDisposable
     }
 
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
-    public TextClassificationPredictor CreateTextClassifier(int batchSize = 32) => new(Model, Tokenizer, batchSize);
+    public TextClassificationPredictor CreateTextClassifier(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A token classifier (named entities); needs a token-classification head.</summary>
-    public TokenClassificationPredictor CreateTokenClassifier(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride);
+    public TokenClassificationPredictor CreateTokenClassifier(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
 
     /// <summary>An extractive question answerer; needs a question-answering head.</summary>
-    public QuestionAnsweringPredictor CreateQuestionAnswerer(int batchSize = 16) => new(Model, Tokenizer, batchSize);
+    public QuestionAnsweringPredictor CreateQuestionAnswerer(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A fill-mask predictor; needs a masked-LM head.</summary>
-    public FillMaskPredictor CreateFillMask(int batchSize = 32) => new(Model, Tokenizer, batchSize);
+    public FillMaskPredictor CreateFillMask(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A sentence embedder; needs a sentence-embedding head.</summary>
-    public EmbeddingPredictor CreateEmbedder(int batchSize = 32) => new(Model, Tokenizer, batchSize);
+    public EmbeddingPredictor CreateEmbedder(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();

@@ -31,6 +31,9 @@ public abstract partial class BatchSource
         bool groupByLength = false, int seed = 42) =>
         new ExampleBatches(new BatchPlan(examples, batchSize, shuffle, groupByLength, seed), collator);
 
+    /// <summary>Batches collated from the examples a <paramref name="plan"/> groups, with dynamic padding.</summary>
+    internal static BatchSource FromPlan(BatchPlan plan, BatchCollator collator) => new ExampleBatches(plan, collator);
+
     /// <summary>The same ready-made batches every epoch, in order (the caller keeps ownership of their tensors).</summary>
     public static BatchSource FromBatches(IReadOnlyList<BertBatch> batches) => new FixedBatches(batches);
 
@@ -63,6 +66,6 @@ public abstract partial class BatchSource
 
         // Non-owning views, so the trainer's dispose does not free the caller's tensors.
         public override IEnumerable<BertBatch> Batches(int epoch, int skip = 0) =>
-            _batches.Skip(skip).Select(b => new BertBatch(b.InputIds, b.AttentionMask, b.TokenTypeIds, b.Targets, b.Loss));
+            _batches.Skip(skip).Select(b => new BertBatch(b.InputIds, b.AttentionMask, b.TokenTypeIds, b.Targets, b.Loss, b.EncoderOutput, ownsTensors: false));
     }
 }

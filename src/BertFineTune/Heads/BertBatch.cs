@@ -1,3 +1,4 @@
+using BertFineTune.Modeling;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Heads;
@@ -29,6 +30,12 @@ public sealed class BertBatch : IDisposable
     /// <param name="ownsTensors">Whether <see cref="Dispose"/> disposes the tensors (false: the caller keeps them).</param>
     public BertBatch(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null,
         IReadOnlyDictionary<string, Tensor>? targets = null, LossOptions? loss = null, bool ownsTensors = false)
+        : this(inputIds, attentionMask, tokenTypeIds, targets, loss, encoderOutput: null, ownsTensors)
+    {
+    }
+
+    internal BertBatch(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds, IReadOnlyDictionary<string, Tensor>? targets,
+        LossOptions? loss, BertEncoderOutput? encoderOutput, bool ownsTensors)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         InputIds = inputIds;
@@ -36,6 +43,7 @@ public sealed class BertBatch : IDisposable
         TokenTypeIds = tokenTypeIds;
         Targets = targets ?? new Dictionary<string, Tensor>();
         Loss = loss;
+        EncoderOutput = encoderOutput;
         _ownsTensors = ownsTensors;
     }
 
@@ -54,6 +62,13 @@ public sealed class BertBatch : IDisposable
     /// <summary>Loss settings for the head, or null for its plain loss.</summary>
     public LossOptions? Loss { get; }
 
+    /// <summary>
+    /// The encoder's outputs for these inputs, computed beforehand (a frozen encoder's cached features, see
+    /// <see cref="Training.TrainerOptions.CacheEncoderFeatures"/>), or null. When set, heads use them instead of running the
+    /// encoder; they must be what the encoder gives for <see cref="InputIds"/> with <see cref="AttentionMask"/>.
+    /// </summary>
+    public BertEncoderOutput? EncoderOutput { get; }
+
     /// <summary>Number of examples.</summary>
     public long Size => InputIds.shape[0];
 
@@ -61,7 +76,14 @@ public sealed class BertBatch : IDisposable
     public Tensor? Target(string name) => Targets.TryGetValue(name, out var t) ? t : null;
 
     /// <summary>The same batch with other loss settings (sharing the tensors, not owning them).</summary>
-    public BertBatch WithLoss(LossOptions? loss) => new(InputIds, AttentionMask, TokenTypeIds, Targets, loss);
+    public BertBatch WithLoss(LossOptions? loss) => new(InputIds, AttentionMask, TokenTypeIds, Targets, loss, EncoderOutput, ownsTensors: false);
+
+    /// <summary>
+    /// The same batch carrying precomputed encoder outputs (sharing the tensors, not owning them, so the caller keeps
+    /// <paramref name="encoderOutput"/> alive while the batch is used); null removes them.
+    /// </summary>
+    public BertBatch WithEncoderOutput(BertEncoderOutput? encoderOutput) =>
+        new(InputIds, AttentionMask, TokenTypeIds, Targets, Loss, encoderOutput, ownsTensors: false);
 
     /// <summary>
     /// This batch on <paramref name="device"/>: itself when it is there already, else a copy that owns its tensors.
@@ -74,7 +96,7 @@ public sealed class BertBatch : IDisposable
             return this;
         }
         return new BertBatch(InputIds.to(device), AttentionMask?.to(device), TokenTypeIds?.to(device),
-            Targets.ToDictionary(p => p.Key, p => p.Value.to(device)), Loss, ownsTensors: true);
+            Targets.ToDictionary(p => p.Key, p => p.Value.to(device)), Loss, EncoderOutput?.To(device), ownsTensors: true);
     }
 
     /// <summary>Disposes the tensors when the batch owns them.</summary>
@@ -91,5 +113,6 @@ public sealed class BertBatch : IDisposable
         {
             target.Dispose();
         }
+        EncoderOutput?.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
+using BertFineTune.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -28,7 +29,8 @@ public sealed class BertPredictionHeadTransform : nn.Module
     public Tensor Forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.forward(_activation(dense.forward(hidden))).MoveToOuterDisposeScope();
+        var projected = Autocast.To(Autocast.Linear(dense, hidden), hidden.dtype);
+        return LayerNorm.forward(_activation(projected)).MoveToOuterDisposeScope();
     }
 }
 
@@ -61,7 +63,9 @@ public sealed class BertLMPredictionHead : nn.Module
     {
         using var scope = NewDisposeScope();
         var weight = decoder?.weight ?? wordEmbeddings;
-        return nn.functional.linear(transform.Forward(hidden), weight, bias).MoveToOuterDisposeScope();
+        var transformed = transform.Forward(hidden);
+        // The vocabulary projection is the largest matmul of masked-LM training: bf16 under mixed precision, scores in float32.
+        return Autocast.To(Autocast.Linear(transformed, weight, bias), transformed.dtype).MoveToOuterDisposeScope();
     }
 }
 

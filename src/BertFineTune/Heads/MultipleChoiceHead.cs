@@ -43,7 +43,10 @@ public sealed class MultipleChoiceHead : TaskHead
         using var scope = NewDisposeScope();
         long choices = batch.InputIds.shape[1];
         static Tensor? Flatten(Tensor? t) => t?.view(-1, t.shape[^1]);
-        var encoded = encoder.Forward(Flatten(batch.InputIds)!, Flatten(batch.AttentionMask), Flatten(batch.TokenTypeIds), options);
+        // Precomputed outputs of a multiple-choice batch are those of the flattened [batch × choices, seq] inputs.
+        var encoded = batch.EncoderOutput is { } cached
+            ? Precomputed(encoder, cached, options)
+            : encoder.Forward(Flatten(batch.InputIds)!, Flatten(batch.AttentionMask), Flatten(batch.TokenTypeIds), options);
         var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!)).view(-1, choices);
         var labels = batch.Target("labels");
         var loss = labels is null ? null : Losses.CrossEntropy(logits, labels.view(-1).to_type(ScalarType.Int64), batch.Loss);

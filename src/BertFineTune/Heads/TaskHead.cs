@@ -41,12 +41,37 @@ public abstract class TaskHead : nn.Module
     /// <summary>The config to save with this head (labels, problem type); by default <paramref name="config"/> unchanged.</summary>
     public virtual BertConfig DescribeInConfig(BertConfig config) => config;
 
-    /// <summary>Runs <paramref name="encoder"/> on the batch's inputs as given.</summary>
+    /// <summary>
+    /// Runs <paramref name="encoder"/> on the batch's inputs as given, or returns the batch's precomputed
+    /// <see cref="BertBatch.EncoderOutput"/> (as new handles, which the head may dispose) when it carries one.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The precomputed outputs lack hidden states or attentions that <paramref name="options"/> asks for.</exception>
     protected static BertEncoderOutput Encode(BertEncoder encoder, BertBatch batch, EncoderOptions options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(batch);
+        if (batch.EncoderOutput is { } cached)
+        {
+            return Precomputed(encoder, cached, options);
+        }
         return encoder.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, options);
+    }
+
+    /// <summary>Checks precomputed encoder outputs against what is asked of them and returns aliases of them.</summary>
+    private protected static BertEncoderOutput Precomputed(BertEncoder encoder, BertEncoderOutput cached, EncoderOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        if ((options?.OutputHiddenStates == true && cached.HiddenStates is null) || (options?.OutputAttentions == true && cached.Attentions is null))
+        {
+            throw new InvalidOperationException(
+                "The batch carries precomputed encoder outputs without the hidden states or attentions that were asked for; "
+                + "run the encoder instead (drop BertBatch.EncoderOutput) or precompute them.");
+        }
+        if (encoder.HasPooler && cached.PoolerOutput is null)
+        {
+            throw new InvalidOperationException("The batch's precomputed encoder outputs lack the pooled output this model's head uses.");
+        }
+        return cached.Alias();
     }
 
     /// <summary>

@@ -34,6 +34,19 @@ public sealed class BertEncoderOutput : IDisposable
     /// <summary>Each layer's attention probabilities [batch, heads, seq, seq], when requested.</summary>
     public IReadOnlyList<Tensor>? Attentions { get; }
 
+    /// <summary>The outputs on <paramref name="device"/>: new tensors (copies, or aliases when already there) owned by the result.</summary>
+    internal BertEncoderOutput To(Device device) => new(
+        LastHiddenState.to(device), PoolerOutput?.to(device),
+        HiddenStates?.Select(t => t.to(device)).ToList(), Attentions?.Select(t => t.to(device)).ToList());
+
+    /// <summary>
+    /// Aliases of the tensors (the same storage, new handles in the current dispose scope), so that a head may dispose
+    /// what <c>Encode</c> returned without freeing the cached originals.
+    /// </summary>
+    internal BertEncoderOutput Alias() => new(
+        LastHiddenState.alias(), PoolerOutput?.alias(),
+        HiddenStates?.Select(t => t.alias()).ToList(), Attentions?.Select(t => t.alias()).ToList());
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -79,6 +92,9 @@ public sealed class BertEncoder : nn.Module
     /// <summary>Whether the encoder has a pooler (<c>pooler.*</c> weights).</summary>
     public bool HasPooler => pooler is not null;
 
+    /// <summary>How many sequences <see cref="Forward"/> has encoded (rows of input_ids), for tests of the feature cache.</summary>
+    internal long SequencesEncoded { get; private set; }
+
     /// <summary>The embedding block.</summary>
     public BertEmbeddings Embeddings => embeddings;
 
@@ -121,10 +137,12 @@ public sealed class BertEncoder : nn.Module
         ArgumentNullException.ThrowIfNull(inputIds);
         options ??= new EncoderOptions();
         CheckInputs(inputIds, attentionMask, tokenTypeIds);
+        SequencesEncoded += inputIds.shape[0];
         using var scope = NewDisposeScope();
 
         var hidden = embeddings.Forward(inputIds, tokenTypeIds);
-        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, hidden.dtype);
+        // Under mixed precision the mask is added to bf16 scores: build it in that type (its lowest value, as transformers does).
+        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
         var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { hidden } : null;
         var attentions = options.OutputAttentions ? new List<Tensor>() : null;
         foreach (var layer in encoder.Layers)

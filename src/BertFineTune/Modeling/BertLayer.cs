@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -27,7 +28,9 @@ public sealed class BertSelfOutput : nn.Module
     public Tensor Forward(Tensor context, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.forward(dropout.forward(dense.forward(context)) + residual).MoveToOuterDisposeScope();
+        // Under mixed precision the projection is bf16; dropout, the residual add and LayerNorm are in the residual's type.
+        var projected = Autocast.To(Autocast.Linear(dense, context), residual.dtype);
+        return LayerNorm.forward(dropout.forward(projected) + residual).MoveToOuterDisposeScope();
     }
 }
 
@@ -72,11 +75,20 @@ public sealed class BertIntermediate : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>activation(dense(<paramref name="hidden"/>)).</summary>
+    /// <summary>
+    /// activation(dense(<paramref name="hidden"/>)). Under <see cref="Autocast"/> the activation runs in the input's type
+    /// and the result is returned in the compute type, ready for the next projection.
+    /// </summary>
     public Tensor Forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return _activation(dense.forward(hidden)).MoveToOuterDisposeScope();
+        if (Autocast.ComputeType is not { } compute)
+        {
+            return _activation(dense.forward(hidden)).MoveToOuterDisposeScope();
+        }
+        // Mixed precision: the activation in float32, its output handed on in the compute type (the next block's input).
+        var expanded = Autocast.To(Autocast.Linear(dense, hidden), hidden.dtype);
+        return Autocast.To(_activation(expanded), compute).MoveToOuterDisposeScope();
     }
 }
 
@@ -103,7 +115,8 @@ public sealed class BertOutput : nn.Module
     public Tensor Forward(Tensor intermediate, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.forward(dropout.forward(dense.forward(intermediate)) + residual).MoveToOuterDisposeScope();
+        var projected = Autocast.To(Autocast.Linear(dense, intermediate), residual.dtype);
+        return LayerNorm.forward(dropout.forward(projected) + residual).MoveToOuterDisposeScope();
     }
 }
 
@@ -170,6 +183,6 @@ public sealed class BertPooler : nn.Module
     {
         ArgumentNullException.ThrowIfNull(hidden);
         using var scope = NewDisposeScope();
-        return dense.forward(hidden.select(1, 0)).tanh().MoveToOuterDisposeScope();
+        return Autocast.To(Autocast.Linear(dense, hidden.select(1, 0)), hidden.dtype).tanh().MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -42,8 +43,12 @@ public sealed class BertSelfAttention : nn.Module
         ArgumentNullException.ThrowIfNull(hidden);
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], length = hidden.shape[1];
+        // Under mixed precision the projections and both attention matmuls run in the compute type (bf16).
+        var compute = Autocast.ComputeType;
+        // Cast once for the three projections (outside a scope this is the hidden state itself).
+        var input = compute is { } inputType ? Autocast.To(hidden, inputType) : hidden;
         Tensor Split(Linear projection) =>
-            projection.forward(hidden).view(batch, length, _heads, _headSize).transpose(1, 2);
+            Autocast.Linear(projection, input).view(batch, length, _heads, _headSize).transpose(1, 2);
         var q = Split(query);
         var k = Split(key);
         var v = Split(value);
@@ -54,16 +59,24 @@ public sealed class BertSelfAttention : nn.Module
         {
             // The explicit path, only when the probabilities themselves are wanted.
             var scores = q.matmul(k.transpose(2, 3)) * (1.0 / Math.Sqrt(_headSize));
+            if (compute is not null)
+            {
+                // The mask add and the softmax in the hidden states' type (float32), as autocast does.
+                scores = Autocast.To(scores, hidden.dtype);
+            }
             if (mask is not null)
             {
                 scores = scores + mask;
             }
             probabilities = scores.softmax(-1);
-            context = dropout.forward(probabilities).matmul(v);
+            var dropped = dropout.forward(probabilities);
+            context = (compute is { } type ? Autocast.To(dropped, type) : dropped).matmul(v);
         }
         else
         {
-            context = nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropoutProbability : 0.0, false);
+            // The fused kernel wants the mask in the query's type; the encoder builds it in the compute type already.
+            var fusedMask = mask is not null && compute is { } type ? Autocast.To(mask, type) : mask;
+            context = nn.functional.scaled_dot_product_attention(q, k, v, fusedMask, training ? _dropoutProbability : 0.0, false);
         }
         context = context.transpose(1, 2).reshape(batch, length, _heads * _headSize);
         return (context.MoveToOuterDisposeScope(), probabilities?.MoveToOuterDisposeScope());

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using BertFineTune.Data;
 using BertFineTune.Heads;
+using BertFineTune.Runtime;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp.Modules;
@@ -29,6 +30,7 @@ public sealed class Trainer
 {
     private readonly BertTaskModel _model;
     private readonly ILogger _logger;
+    private (TorchSharp.DeviceType Device, ScalarType? Type)? _computeType;
 
     /// <summary>Prepares training of <paramref name="model"/> with <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
@@ -59,11 +61,24 @@ public sealed class Trainer
     {
         ArgumentNullException.ThrowIfNull(train);
         var collator = new BatchCollator(PadTokenId(), Options.PadToMultipleOf, Options.Loss);
-        var trainBatches = BatchSource.FromExamples(train, collator, Options.BatchSize, Options.Shuffle, Options.GroupByLength, Options.Seed);
-        var evalBatches = evaluation is null
-            ? null
-            : BatchSource.FromExamples(evaluation, collator, Options.EvaluationBatchSize ?? Options.BatchSize);
-        return Train(trainBatches, evalBatches, computeMetrics, progress, callbacks, cancellationToken);
+        var trainPlan = new BatchPlan(train, Options.BatchSize, Options.Shuffle, Options.GroupByLength, Options.Seed);
+        var evalPlan = evaluation is null ? null : new BatchPlan(evaluation, Options.EvaluationBatchSize ?? Options.BatchSize, false, false, 42);
+        if (!Options.CacheEncoderFeatures)
+        {
+            return TrainCore(BatchSource.FromPlan(trainPlan, collator), evalPlan is null ? null : BatchSource.FromPlan(evalPlan, collator),
+                computeMetrics, progress, callbacks, cancellationToken);
+        }
+
+        if (train is not InMemoryExamples)
+        {
+            Log.FeatureCacheUnavailable(_logger, "the training examples are streamed, and the cache needs them in memory");
+        }
+        // The caches encode lazily, at their first batch: after top layers are re-initialised or a checkpoint is loaded.
+        using var trainCache = train is InMemoryExamples ? new CachedFeatureBatches(trainPlan, collator, _model, ComputeType, _logger) : null;
+        using var evalCache = evaluation is InMemoryExamples ? new CachedFeatureBatches(evalPlan!, collator, _model, ComputeType, _logger) : null;
+        return TrainCore((BatchSource?)trainCache ?? BatchSource.FromPlan(trainPlan, collator),
+            (BatchSource?)evalCache ?? (evalPlan is null ? null : BatchSource.FromPlan(evalPlan, collator)),
+            computeMetrics, progress, callbacks, cancellationToken);
     }
 
     /// <summary>Runs <see cref="Train(ExampleSource, ExampleSource?, Func{IReadOnlyList{EvaluationBatch}, IReadOnlyDictionary{string, double}}?, IProgress{TrainingProgress}?, IReadOnlyList{TrainerCallback}?, CancellationToken)"/> on a dedicated thread.</summary>
@@ -84,6 +99,17 @@ public sealed class Trainer
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(train);
+        if (Options.CacheEncoderFeatures)
+        {
+            Log.FeatureCacheUnavailable(_logger, "the training data is given as batches, not as examples (use Train(ExampleSource…))");
+        }
+        return TrainCore(train, evaluation, computeMetrics, progress, callbacks, cancellationToken);
+    }
+
+    private TrainingResult TrainCore(BatchSource train, BatchSource? evaluation,
+        Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>>? computeMetrics,
+        IProgress<TrainingProgress>? progress, IReadOnlyList<TrainerCallback>? callbacks, CancellationToken cancellationToken)
+    {
         callbacks ??= [];
         random.manual_seed(Options.Seed);
         if (Options.ReinitializeTopLayers > 0 && Options.ResumeFromCheckpoint is null)
@@ -119,6 +145,9 @@ public sealed class Trainer
         Log.TrainingStarted(_logger, batchesPerEpoch, totalSteps, trainable.Sum(p => p.numel()), _model.parameters().Sum(p => p.numel()));
 
         var run = new RunState(position, callbacks, progress, totalSteps, stepsPerEpoch, batchesPerEpoch);
+        // Frozen weights cannot change during the run, so their low-precision casts are made once.
+        using var frozenCasts = ComputeType() is null ? null : new WeightCastCache(frozenOnly: true);
+        run.FrozenCasts = frozenCasts;
         var stop = TrainingStopReason.Completed;
         _model.train();
         try
@@ -171,6 +200,8 @@ public sealed class Trainer
         var collected = new List<EvaluationBatch>();
         double lossSum = 0;
         long examples = 0;
+        // Without gradients the weights cannot change during the evaluation: their low-precision casts are made once.
+        using var casts = ComputeType() is null ? null : new WeightCastCache();
         try
         {
             using var _ = no_grad();
@@ -179,7 +210,7 @@ public sealed class Trainer
                 using var scope = NewDisposeScope();
                 using var owned = batch;
                 using var onDevice = batch.To(ModelDevice);
-                using var output = _model.Forward(WithDefaultLoss(onDevice));
+                using var output = Forward(WithDefaultLoss(onDevice), casts);
                 if (output.Loss is { } loss)
                 {
                     lossSum += loss.to_type(ScalarType.Float64).item<double>() * batch.Size;
@@ -268,6 +299,7 @@ public sealed class Trainer
         public double LossSinceReport;
         public int StepsSinceReport;
         public TimeSpan LastReport;
+        public WeightCastCache? FrozenCasts;
     }
 
     private TrainingStopReason RunEpoch(BatchSource train, BatchSource? evaluation,
@@ -289,7 +321,7 @@ public sealed class Trainer
             using (batch)
             {
                 using var onDevice = batch.To(ModelDevice);
-                using var output = _model.Forward(WithDefaultLoss(onDevice));
+                using var output = Forward(WithDefaultLoss(onDevice), run.FrozenCasts);
                 var loss = output.Loss ?? throw new InvalidOperationException(
                     $"The model produced no loss for training batch {run.BatchesDone} of epoch {epoch}: the batch lacks the targets "
                     + $"its head needs (it has: {string.Join(", ", batch.Targets.Keys)}).");
@@ -592,6 +624,41 @@ public sealed class Trainer
     private int PadTokenId() => _model.Config.PadTokenId ?? 0;
 
     private Device ModelDevice => _model.Encoder.Embeddings.WordEmbeddingWeight.device;
+
+    /// <summary>The model's forward pass, under mixed precision when it is on.</summary>
+    private ModelOutput Forward(BertBatch batch, WeightCastCache? casts)
+    {
+        using var _ = Autocast.Begin(ComputeType(), casts);
+        return _model.Forward(batch);
+    }
+
+    /// <summary>
+    /// The compute type of <see cref="TrainerOptions.MixedPrecision"/> (null = float32), decided on first use for the
+    /// model's device; when the device cannot use it, one log line says why.
+    /// </summary>
+    private ScalarType? ComputeType()
+    {
+        if (!Options.MixedPrecision)
+        {
+            return null;
+        }
+        var device = ModelDevice;
+        if (_computeType is { } known && known.Device == device.type)
+        {
+            return known.Type;
+        }
+        bool supported = Autocast.IsBFloat16Supported(device, out var reason);
+        if (supported)
+        {
+            Log.MixedPrecisionOn(_logger, reason);
+        }
+        else
+        {
+            Log.MixedPrecisionUnavailable(_logger, reason);
+        }
+        _computeType = (device.type, supported ? ScalarType.BFloat16 : null);
+        return _computeType.Value.Type;
+    }
 
     /// <summary>The options' loss settings for batches that carry none.</summary>
     private BertBatch WithDefaultLoss(BertBatch batch) =>

@@ -82,7 +82,12 @@ public sealed record TrainerOptions
     /// <summary>Shuffle the training examples each epoch.</summary>
     public bool Shuffle { get; init; } = true;
 
-    /// <summary>Put examples of similar length in the same batch, so dynamic padding adds little.</summary>
+    /// <summary>
+    /// Put examples of similar length in the same batch, so dynamic padding adds little. Default false, as transformers'
+    /// <c>group_by_length</c>: batches are then a plain shuffle, and each is still padded only to its own longest example.
+    /// Turning it on changes the batches (not the data seen per epoch) and usually shortens an epoch a lot on text of
+    /// mixed length; see docs/performance.md.
+    /// </summary>
     public bool GroupByLength { get; init; }
 
     /// <summary>Round padded batch lengths up to a multiple of this.</summary>
@@ -98,6 +103,24 @@ public sealed record TrainerOptions
 
     /// <summary>Keep the whole encoder fixed and train the head only (feature extraction).</summary>
     public bool FreezeEncoder { get; init; }
+
+    /// <summary>
+    /// With <see cref="FreezeEncoder"/>, run the encoder once per example (in evaluation mode, without gradients, so
+    /// without encoder dropout) and train the head for every epoch on the cached last hidden states and pooled outputs.
+    /// Needs in-memory examples (<c>Train(ExampleSource…)</c> with <see cref="Data.InMemoryExamples"/>); otherwise the
+    /// trainer logs why and runs the encoder on every batch. The cache holds [tokens, hidden] floats per example.
+    /// </summary>
+    public bool CacheEncoderFeatures { get; init; }
+
+    // Speed -----------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Mixed precision: the encoder's matmuls and attention in bfloat16, with float32 weights, gradients, optimizer state,
+    /// LayerNorm, activations and loss (see <see cref="Runtime.Autocast"/>). Allowed on CUDA and on CPUs with native
+    /// bfloat16 (AVX512-BF16 or AMX-BF16); elsewhere the trainer logs why and trains in float32. Default off, which keeps
+    /// every number exactly as before.
+    /// </summary>
+    public bool MixedPrecision { get; init; }
 
     /// <summary>
     /// Layer-wise learning-rate decay: the head and pooler get the learning rate, layer k of L (0 = lowest) gets
@@ -191,6 +214,8 @@ public sealed record TrainerOptions
         Require(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), $"must be at least 1, got {EarlyStoppingPatience}.");
         Require(LoggingSteps >= 1, nameof(LoggingSteps), $"must be at least 1, got {LoggingSteps}.");
         Require(PadToMultipleOf is null or >= 1, nameof(PadToMultipleOf), $"must be at least 1, got {PadToMultipleOf}.");
+        Require(!CacheEncoderFeatures || FreezeEncoder, nameof(CacheEncoderFeatures),
+            "needs FreezeEncoder: cached features are only valid while the encoder does not change.");
     }
 
     /// <summary>Whether a larger <see cref="MetricForBestModel"/> is better, resolving the null default.</summary>

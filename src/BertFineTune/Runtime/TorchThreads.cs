@@ -1,0 +1,36 @@
+using static TorchSharp.torch;
+
+namespace BertFineTune.Runtime;
+
+/// <summary>
+/// libtorch's intra-op thread pool: how many threads one matmul, attention or element-wise operation may use. Process-wide.
+/// Without a call libtorch picks the number of physical cores, which is usually right for a machine that does nothing
+/// else; set fewer when several processes or models share the cores.
+/// </summary>
+public static class TorchThreads
+{
+    /// <summary>The number of intra-op threads libtorch uses now.</summary>
+    public static int Count
+    {
+        get
+        {
+            TorchRuntime.EnsureAvailable();
+            return get_num_threads();
+        }
+    }
+
+    /// <summary>Sets the number of intra-op threads (torch.set_num_threads) for the whole process.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is below 1 or above 4 × the logical processors.</exception>
+    public static void Set(int threads)
+    {
+        int limit = 4 * Environment.ProcessorCount;
+        if (threads < 1 || threads > limit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(threads), threads,
+                $"The intra-op thread count must be in [1, {limit}] ({Environment.ProcessorCount} logical processors here); "
+                + "more threads than cores only adds contention.");
+        }
+        TorchRuntime.EnsureAvailable();
+        set_num_threads(threads);
+    }
+}

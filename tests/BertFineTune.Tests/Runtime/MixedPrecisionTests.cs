@@ -1,0 +1,306 @@
+using BertFineTune.Checkpoints;
+using BertFineTune.Data;
+using BertFineTune.Heads;
+using BertFineTune.Inference;
+using BertFineTune.Modeling;
+using BertFineTune.Runtime;
+using BertFineTune.Tests.Training;
+using BertFineTune.Tokenization;
+using BertFineTune.Training;
+using static TorchSharp.torch;
+
+namespace BertFineTune.Tests.Runtime;
+
+public class MixedPrecisionTests
+{
+    /// <summary>A tiny config a little wider than the usual one, so bf16 rounding averages out as in a real model.</summary>
+    private static BertConfig Config(double dropout = 0.0) => TrainingKit.Config(dropout) with
+    {
+        HiddenSize = 64,
+        NumAttentionHeads = 4,
+        IntermediateSize = 128,
+    };
+
+    private static BertBatch Batch()
+    {
+        var examples = TrainingKit.Examples(6, seed: 11, minLength: 4, maxLength: 12);
+        return new BatchCollator().Collate(examples);
+    }
+
+    private static double RelativeError(Tensor actual, Tensor expected)
+    {
+        using var scope = NewDisposeScope();
+        var a = actual.detach().to_type(ScalarType.Float64);
+        var e = expected.detach().to_type(ScalarType.Float64);
+        return (a - e).norm().item<double>() / e.norm().item<double>();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Bf16_logits_are_close_to_float32_and_come_out_in_float32(bool explicitAttention)
+    {
+        using var model = TrainingKit.Model(Config());
+        model.eval();
+        using var batch = Batch();
+        using var _ = no_grad();
+        var options = new EncoderOptions(OutputAttentions: explicitAttention);
+
+        using var reference = model.Forward(batch, options);
+        using var mixed = Forward(model, batch, options);
+
+        Assert.Equal(ScalarType.Float32, mixed.Logits!.dtype);
+        Assert.Equal(ScalarType.Float32, mixed.Loss!.dtype);
+        double error = RelativeError(mixed.Logits, reference.Logits!);
+        Assert.True(error < 2e-2, $"relative error {error}");
+        Assert.True(error > 0, "the bf16 path computed exactly the float32 numbers: it did not run in bf16");
+        if (explicitAttention)
+        {
+            // The explicit path's softmax runs in float32, so the probabilities it returns are float32 and sum to one.
+            var attention = mixed["attentions.0"];
+            Assert.Equal(ScalarType.Float32, attention.dtype);
+            using var sums = attention.sum(-1);
+            Assert.True(sums.allclose(ones_like(sums), rtol: 0, atol: 1e-5));
+        }
+    }
+
+    private static ModelOutput Forward(BertTaskModel model, BertBatch batch, EncoderOptions? options = null)
+    {
+        using var autocast = Autocast.Enter(ScalarType.BFloat16);
+        Assert.Equal(ScalarType.BFloat16, Autocast.ComputeType);
+        return model.Forward(batch, options);
+    }
+
+    [Fact]
+    public void Scopes_nest_and_float32_inside_turns_mixed_precision_off_bit_for_bit()
+    {
+        using var model = TrainingKit.Model(Config());
+        model.eval();
+        using var batch = Batch();
+        using var _ = no_grad();
+        using var plain = model.Forward(batch);
+
+        Assert.Null(Autocast.ComputeType);
+        ModelOutput inner;
+        using (Autocast.Enter(ScalarType.BFloat16))
+        {
+            using (Autocast.Enter(ScalarType.Float32))
+            {
+                Assert.Null(Autocast.ComputeType);
+                inner = model.Forward(batch);
+            }
+            Assert.Equal(ScalarType.BFloat16, Autocast.ComputeType);
+        }
+        Assert.Null(Autocast.ComputeType);
+
+        using (inner)
+        {
+            Assert.True(TrainingKit.BitIdentical(plain.Logits!, inner.Logits!));
+        }
+    }
+
+    [Fact]
+    public void Enter_refuses_a_type_that_is_not_a_float_compute_type()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => Autocast.Enter(ScalarType.Int64));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Autocast.Enter(ScalarType.Float64));
+    }
+
+    [Fact]
+    public void Gradients_reach_the_float32_weights_through_the_casts()
+    {
+        using var model = TrainingKit.Model(Config());
+        model.train();
+        using var batch = Batch();
+        using (var scope = NewDisposeScope())
+        {
+            using var output = Forward(model, batch);
+            output.Loss!.backward();
+        }
+
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            Assert.Equal(ScalarType.Float32, parameter.dtype);
+            using var grad = parameter.grad;
+            Assert.True(grad is not null, $"{name} has no gradient");
+            Assert.Equal(ScalarType.Float32, grad!.dtype);
+            if (name.Contains("encoder.layer.", StringComparison.Ordinal) && name.EndsWith(".weight", StringComparison.Ordinal)
+                && !name.Contains("LayerNorm", StringComparison.Ordinal))
+            {
+                using var norm = grad.norm();
+                Assert.True(norm.item<float>() > 0, $"{name}: zero gradient");
+            }
+        }
+    }
+
+    [Fact]
+    public void Bf16_gradients_are_close_to_float32_gradients()
+    {
+        using var reference = TrainingKit.Model(Config(), seed: 3);
+        using var mixed = TrainingKit.Model(Config(), seed: 3);
+        using var batch = Batch();
+        foreach (var (model, bf16) in new[] { (reference, false), (mixed, true) })
+        {
+            model.train();
+            using var scope = NewDisposeScope();
+            using var output = bf16 ? Forward(model, batch) : model.Forward(batch);
+            output.Loss!.backward();
+        }
+        var mixedParameters = mixed.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, parameter) in reference.named_parameters())
+        {
+            using var expected = parameter.grad!;
+            using var actual = mixedParameters[name].grad!;
+            using var expectedNorm = expected.norm();
+            if (expectedNorm.item<float>() < 1e-6)
+            {
+                continue;
+            }
+            double error = RelativeError(actual, expected);
+            Assert.True(error < 0.1, $"{name}: relative gradient error {error}");
+        }
+    }
+
+    [Fact]
+    public void Training_with_mixed_precision_lowers_the_loss_and_keeps_weights_and_optimizer_state_float32()
+    {
+        using var forced = ForceCpuSupport(null);
+        using var model = TrainingKit.Model(Config());
+        using var folder = new TempFolder();
+        {
+            var options = TrainingKit.Quiet() with
+            {
+                LearningRate = 5e-3,
+                MaxSteps = 12,
+                BatchSize = 8,
+                Shuffle = false,
+                MixedPrecision = true,
+                OutputDirectory = folder.Path,
+                SaveEverySteps = 12,
+            };
+            var logs = new RecordingLoggerFactory();
+            var examples = new InMemoryExamples(TrainingKit.Examples(8, seed: 7));
+
+            var result = new Trainer(model, options, logs).Train(examples);
+
+            Assert.Equal(12, result.Steps.Count);
+            Assert.True(result.Steps[^1].Loss < result.Steps[0].Loss * 0.8,
+                $"loss went from {result.Steps[0].Loss} to {result.Steps[^1].Loss}");
+            Assert.All(result.Steps, s => Assert.False(s.Skipped));
+            Assert.Contains(logs.Messages, m => m.Contains("Mixed precision on", StringComparison.Ordinal));
+            Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+            using var optimizer = SafeTensorsFile.Open(Path.Combine(result.LastCheckpoint!, "optimizer.safetensors"));
+            Assert.NotEmpty(optimizer.Tensors);
+            Assert.All(optimizer.Tensors, t => Assert.Equal(SafeTensorsDType.F32, t.DType));
+        }
+    }
+
+    [Fact]
+    public void Frozen_layers_keep_their_weights_under_mixed_precision_and_evaluation_matches_float32()
+    {
+        using var forced = ForceCpuSupport(null);
+        using var model = TrainingKit.Model(Config(dropout: 0.1));
+        var before = TrainingKit.Snapshot(model);
+        var examples = new InMemoryExamples(TrainingKit.Examples(12, seed: 4));
+        var options = TrainingKit.Quiet() with { LearningRate = 5e-3, MaxSteps = 4, BatchSize = 4, FreezeLowestLayers = 1 };
+        var mixed = new Trainer(model, options with { MixedPrecision = true });
+
+        var result = mixed.Train(examples);
+
+        var after = TrainingKit.Snapshot(model);
+        try
+        {
+            var changed = TrainingKit.Changed(before, after);
+            Assert.DoesNotContain(changed, n => n.StartsWith("bert.embeddings.", StringComparison.Ordinal) || n.StartsWith("bert.encoder.layer.0.", StringComparison.Ordinal));
+            Assert.Contains("bert.encoder.layer.1.intermediate.dense.weight", changed);
+            Assert.All(result.Steps, s => Assert.True(double.IsFinite(s.Loss)));
+        }
+        finally
+        {
+            TrainingKit.Dispose(before);
+            TrainingKit.Dispose(after);
+        }
+        var batches = BatchSource.FromExamples(examples, new BatchCollator(), 4);
+        double mixedLoss = mixed.Evaluate(batches)["loss"];
+        double plainLoss = new Trainer(model, options).Evaluate(batches)["loss"];
+        Assert.Equal(plainLoss, mixedLoss, 2e-2 * Math.Abs(plainLoss));
+        Assert.NotEqual(plainLoss, mixedLoss);
+    }
+
+    [Fact]
+    public void Without_cpu_support_the_trainer_logs_why_once_and_trains_exactly_as_in_float32()
+    {
+        using var forced = ForceCpuSupport("no bf16 here (test)");
+        var options = TrainingKit.Quiet() with { LearningRate = 1e-2, MaxSteps = 3, BatchSize = 4 };
+        var examples = new InMemoryExamples(TrainingKit.Examples(8));
+        using var plain = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
+        using var fallback = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
+        var logs = new RecordingLoggerFactory();
+
+        var expected = new Trainer(plain, options).Train(examples);
+        var actual = new Trainer(fallback, options with { MixedPrecision = true }, logs).Train(examples, examples);
+
+        Assert.Equal(expected.Steps.Select(s => s.Loss), actual.Steps.Select(s => s.Loss));
+        var line = Assert.Single(logs.Messages, m => m.Contains("Mixed precision", StringComparison.Ordinal));
+        Assert.Contains("no bf16 here (test)", line, StringComparison.Ordinal);
+        var before = TrainingKit.Snapshot(plain);
+        var after = TrainingKit.Snapshot(fallback);
+        try
+        {
+            Assert.Empty(TrainingKit.Changed(before, after));
+        }
+        finally
+        {
+            TrainingKit.Dispose(before);
+            TrainingKit.Dispose(after);
+        }
+    }
+
+    [Fact]
+    public void Cpu_support_is_reported_with_a_reason()
+    {
+        bool supported = Autocast.IsBFloat16Supported(CPU, out var reason);
+
+        Assert.False(string.IsNullOrWhiteSpace(reason));
+        if (!supported)
+        {
+            Assert.Contains("bfloat16", reason, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_mixed_precision_predictor_scores_like_the_float32_one_and_reuses_its_weight_casts()
+    {
+        using var forced = ForceCpuSupport(null);
+        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        using var model = TrainingKit.Model(Config() with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 });
+        string[] texts = ["a short one", "a somewhat longer sentence about nothing much", "the end"];
+        var reference = new TextClassificationPredictor(model, tokenizer).PredictBatch(texts, topK: null);
+        var predictor = new TextClassificationPredictor(model, tokenizer, batchSize: 2) { MixedPrecision = true };
+
+        var first = predictor.PredictBatch(texts, topK: null);
+        var second = predictor.PredictBatch(texts, topK: null);
+
+        for (int i = 0; i < texts.Length; i++)
+        {
+            var expected = reference[i].ToDictionary(s => s.Label, s => s.Score);
+            foreach (var score in first[i])
+            {
+                Assert.Equal(expected[score.Label], score.Score, 0.02);
+            }
+            Assert.Equal(first[i], second[i]);
+        }
+    }
+
+    private static Restore ForceCpuSupport(string? problem)
+    {
+        var previous = Autocast.CpuSupportOverride;
+        Autocast.CpuSupportOverride = () => problem;
+        return new Restore(() => Autocast.CpuSupportOverride = previous);
+    }
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
+}
