@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
@@ -26,6 +27,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     public const string Roofline = "1. matmul roofline";
     public const string Training = "2. training step";
     public const string Sst2 = "3. SST-2 epoch";
+    public const string Accuracy = "3b. SST-2 accuracy";
     public const string Frozen = "4. frozen encoder, head only";
     public const string Inference = "5. inference";
     public const string Memory = "6. memory";
@@ -180,6 +182,50 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
         report.Note($"SST-2: {examples.Count} sentences, {batches} batches of {shape.Batch} per epoch, {shape.Name} shape; each epoch time is the mean "
             + $"of {measured} shuffled batches after {warmup} warm-up, times {batches} (extrapolated, not a full epoch)");
         report.Print(Sst2);
+    }
+
+    /// <summary>
+    /// The same short fine-tune (small BERT from one seed, SST-2 train, evaluated on dev) in fp32 and in mixed precision:
+    /// mixed precision must not cost accuracy.
+    /// </summary>
+    public void RunAccuracy()
+    {
+        var devPath = Path.Combine(Path.GetDirectoryName(settings.Sst2Path)!, "stsa.binary.dev");
+        var train = LoadSst2(settings.Quick ? 2048 : null);
+        var dev = LoadLabelled(devPath);
+        var config = new BertConfig
+        {
+            VocabSize = 30522, HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 256,
+            MaxPositionEmbeddings = 128, Labels = ["negative", "positive"],
+        };
+        double Run(bool mixed)
+        {
+            random.manual_seed(7);
+            using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+            var trainer = new Trainer(model, Quiet(new TrainerOptions
+            {
+                LearningRate = 1e-3, WeightDecay = 0.01, WarmupRatio = 0.1, Epochs = 1, BatchSize = 32, GroupByLength = true,
+                MixedPrecision = mixed, Seed = 7,
+            }));
+            trainer.Train(new InMemoryExamples(train));
+            var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(), 64), TaskMetrics.SingleLabel());
+            return metrics["accuracy"] * 100;
+        }
+        double fp32 = Run(mixed: false);
+        double bf16 = Run(mixed: true);
+        report.Add(Accuracy, "dev accuracy after 1 epoch, mixed precision", bf16, "%", "fp32, same seed", fp32, "difference (points)");
+        report.Note($"SST-2 accuracy: a 2-layer, hidden-128 BERT from random weights (seed 7), one epoch on {train.Count} sentences, "
+            + $"dev {dev.Count} sentences; mixed − fp32 = {bf16 - fp32:+0.00;-0.00} points");
+        report.Print(Accuracy);
+    }
+
+    private List<EncodedExample> LoadLabelled(string path)
+    {
+        var tokenizer = BertTokenizer.FromVocabFile(settings.VocabPath);
+        var lines = File.ReadLines(path).Where(l => l.Length > 2 && char.IsDigit(l[0]) && l[1] == ' ').ToList();
+        var encodings = tokenizer.EncodeBatch(lines.Select(l => l[2..]).ToList(), null,
+            new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 128 }).Encodings;
+        return lines.Select((l, i) => EncodedExample.WithLabel(encodings[i].Ids, encodings[i].TypeIds, TargetValue.Integer(l[0] - '0'))).ToList();
     }
 
     private static (long Padded, long Real) PaddedTokens(IReadOnlyList<EncodedExample> examples, TrainerOptions options)

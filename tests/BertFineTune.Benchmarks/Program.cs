@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 // Benchmarks print each figure next to a reference measured in the same run.
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- all [--json <out.json>] [--quick] [--threads N]
-//   (or one of: roofline, training, sst2, frozen, inference, memory)
+//   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory)
 const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
-    + "       BertFineTune.Benchmarks all|roofline|training|sst2|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
+    + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
     + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]";
-string[] models = ["roofline", "training", "sst2", "frozen", "inference", "memory"];
+string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory"];
 if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || models.Contains(args[0])))
 {
     Console.Error.WriteLine(Usage);
@@ -93,7 +93,7 @@ var report = new Report();
 var benchmarks = new ModelBenchmarks(new BenchmarkSettings(quick, vocab, sst2), report);
 var clock = Stopwatch.StartNew();
 // Memory first, so the process's peak working set is that of the tiny model's run alone.
-var sections = args[0] == "all" ? ["memory", "roofline", "training", "sst2", "frozen", "inference"] : new[] { args[0] };
+var sections = args[0] == "all" ? ["memory", "roofline", "training", "sst2", "accuracy", "frozen", "inference"] : new[] { args[0] };
 foreach (var section in sections)
 {
     var sectionClock = Stopwatch.StartNew();
@@ -103,6 +103,7 @@ foreach (var section in sections)
         case "roofline": benchmarks.RunRoofline(); break;
         case "training": benchmarks.RunTraining(); break;
         case "sst2": benchmarks.RunSst2(); break;
+        case "accuracy": benchmarks.RunAccuracy(); break;
         case "frozen": benchmarks.RunFrozen(); break;
         default: benchmarks.RunInference(); break;
     }
