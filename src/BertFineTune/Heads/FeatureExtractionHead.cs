@@ -32,9 +32,7 @@ public sealed class FeatureExtractionHead : TaskHead
         using var scope = NewDisposeScope();
         var encoded = Encode(encoder, batch, options);
         var hidden = encoded.LastHiddenState;
-        var mask = (batch.AttentionMask ?? ones(hidden.shape[0], hidden.shape[1], device: hidden.device))
-            .unsqueeze(-1).to_type(hidden.dtype);
-        var meanPooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);
+        var meanPooled = SentenceEmbeddingHead.Pool(hidden, batch.AttentionMask, PoolingMode.Mean);
         return CreateOutput(encoded, ("last_hidden_state", hidden), ("pooler_output", encoded.PoolerOutput),
             ("mean_pooled", meanPooled));
     }

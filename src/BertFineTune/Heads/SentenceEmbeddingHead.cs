@@ -49,17 +49,23 @@ public sealed class SentenceEmbeddingHead : TaskHead
         using var scope = NewDisposeScope();
         var encoded = Encode(encoder, batch, options);
         var hidden = encoded.LastHiddenState;
-        var mask = (batch.AttentionMask ?? ones(hidden.shape[0], hidden.shape[1], device: hidden.device)).unsqueeze(-1).to_type(hidden.dtype);
-        var pooled = Pooling switch
-        {
-            PoolingMode.Cls => hidden.select(1, 0),
-            PoolingMode.Max => hidden.masked_fill(mask.eq(0), double.NegativeInfinity).max(1).values,
-            _ => (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9),
-        };
+        var pooled = Pool(hidden, batch.AttentionMask, Pooling);
         if (Normalize)
         {
             pooled = nn.functional.normalize(pooled, p: 2, dim: -1);
         }
         return CreateOutput(encoded, ("embeddings", pooled), ("last_hidden_state", hidden));
+    }
+
+    /// <summary>Pools <paramref name="hidden"/> [batch, seq, hidden] over the tokens <paramref name="attentionMask"/> keeps (all when null).</summary>
+    internal static Tensor Pool(Tensor hidden, Tensor? attentionMask, PoolingMode pooling)
+    {
+        var mask = (attentionMask ?? ones(hidden.shape[0], hidden.shape[1], device: hidden.device)).unsqueeze(-1).to_type(hidden.dtype);
+        return pooling switch
+        {
+            PoolingMode.Cls => hidden.select(1, 0),
+            PoolingMode.Max => hidden.masked_fill(mask.eq(0), double.NegativeInfinity).max(1).values,
+            _ => (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9),
+        };
     }
 }
