@@ -97,6 +97,15 @@ public sealed partial class BertTokenizer
         }
         if (codePoints <= Options.MaxInputCharsPerWord)
         {
+            // Greedy longest-match-first gives a word found whole in the vocabulary as that one token: most words are,
+            // and a dictionary lookup is cheaper than a WordPiece pass.
+            if (_ids.TryGetValue(chars.ToString(), out var whole) && !_specialIds.Contains(whole))
+            {
+                sequence.Ids.Add(whole);
+                sequence.Offsets.Add((buffer.OriginalStart(word.Start), buffer.OriginalEnd(word.End - 1)));
+                sequence.Words.Add(wordIndex);
+                return;
+            }
             var ids = _wordPiece.EncodeToIds(chars, considerPreTokenization: false, considerNormalization: false);
             if (ids.Count > 0 && !(ids.Count == 1 && ids[0] == UnknownTokenId))
             {
