@@ -7,7 +7,7 @@ internal static partial class Log
 {
     [LoggerMessage(1, LogLevel.Information,
         "Training {Examples} batches per epoch, {TotalSteps} optimizer steps, {Trainable:N0} of {Total:N0} parameters trainable")]
-    public static partial void TrainingStarted(ILogger logger, int examples, int totalSteps, long trainable, long total);
+    public static partial void TrainingStarted(ILogger logger, string examples, int totalSteps, long trainable, long total);
 
     [LoggerMessage(2, LogLevel.Information, "Resumed from {Checkpoint} at step {Step} (epoch {Epoch}, batch {Batch})")]
     public static partial void Resumed(ILogger logger, string checkpoint, int step, int epoch, int batch);

@@ -120,12 +120,16 @@ public sealed class Trainer
         using var optimizer = new AdamW(groups, Options.AdamBeta1, Options.AdamBeta2, Options.AdamEpsilon);
         var trainable = groups.SelectMany(g => g.Parameters).ToList();
 
-        int batchesPerEpoch = train.BatchesPerEpoch ?? CountBatches(train);
+        // A source of unknown size (a stream) is counted once, unless a step budget makes the count unnecessary: then
+        // epochs end when the stream does.
+        int batchesPerEpoch = train.BatchesPerEpoch ?? (Options.MaxSteps is null ? CountBatches(train) : UnknownLength);
         if (batchesPerEpoch == 0)
         {
             throw new ArgumentException("The training data has no batches.", nameof(train));
         }
-        int stepsPerEpoch = (batchesPerEpoch + Options.GradientAccumulationSteps - 1) / Options.GradientAccumulationSteps;
+        int stepsPerEpoch = batchesPerEpoch == UnknownLength
+            ? UnknownLength
+            : (batchesPerEpoch + Options.GradientAccumulationSteps - 1) / Options.GradientAccumulationSteps;
         int totalSteps = Options.MaxSteps ?? stepsPerEpoch * Options.Epochs;
         int scheduleSteps = Options.ScheduleTotalSteps ?? totalSteps;
         var schedule = new LearningRateSchedule(Options.Schedule, scheduleSteps,
@@ -142,7 +146,7 @@ public sealed class Trainer
             position = TrainerCheckpoint.Load(resume, _model, optimizer);
             Log.Resumed(_logger, resume, position.GlobalStep, position.EpochIndex, position.BatchesDoneInEpoch);
         }
-        Log.TrainingStarted(_logger, batchesPerEpoch, totalSteps, trainable.Sum(p => p.numel()), _model.parameters().Sum(p => p.numel()));
+        Log.TrainingStarted(_logger, batchesPerEpoch == UnknownLength ? "an unknown number of" : batchesPerEpoch.ToString(CultureInfo.InvariantCulture), totalSteps, trainable.Sum(p => p.numel()), _model.parameters().Sum(p => p.numel()));
 
         var run = new RunState(position, callbacks, progress, totalSteps, stepsPerEpoch, batchesPerEpoch);
         // Frozen weights cannot change during the run, so their low-precision casts are made once.
@@ -366,8 +370,35 @@ public sealed class Trainer
                 return TrainingStopReason.Cancelled;
             }
         }
+        if (run.BatchesDone == skip && run.BatchesPerEpoch == UnknownLength)
+        {
+            throw new InvalidOperationException($"The training data yielded no batches in epoch {epoch}.");
+        }
+        if (microInStep > 0)
+        {
+            // A stream of unknown length ended inside an accumulation: the micro-batches seen were each scaled for a full
+            // step, so rescale to their mean before the update.
+            double rescale = (double)stepMicroBatches / microInStep;
+            using (no_grad())
+            {
+                foreach (var parameter in trainable)
+                {
+                    using var grad = parameter.grad;
+                    grad?.mul_(rescale);
+                }
+            }
+            OptimizerStep(optimizer, trainable, schedule, run, stepLoss * rescale, stepExamples);
+            if (run.Callbacks.Any(c => c.OnStep(run.Steps[^1])))
+            {
+                SaveIfConfigured(optimizer, run);
+                return TrainingStopReason.Callback;
+            }
+        }
         return FinishEpoch(evaluation, computeMetrics, optimizer, run, endOfData: true);
     }
+
+    /// <summary>Batches per epoch of a stream whose length is not counted (training bounded by MaxSteps).</summary>
+    private const int UnknownLength = int.MaxValue;
 
     private int MicroBatchesInStep(int batchesDone, int batchesPerEpoch) =>
         Math.Max(1, Math.Min(Options.GradientAccumulationSteps, batchesPerEpoch - batchesDone));

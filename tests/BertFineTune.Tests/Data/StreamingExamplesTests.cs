@@ -102,8 +102,30 @@ public class StreamingExamplesTests
         Assert.Equal(TrainingStopReason.Completed, result.StopReason);
         Assert.Equal(7, result.GlobalStep);
         Assert.Equal(Enumerable.Range(1, 7), result.Steps.Select(s => s.Step));
-        // Epochs of 3 batches: step 7 is the first batch of the third epoch.
-        Assert.Equal(2 + 1 / 3.0, result.Epoch, 1e-12);
-        Assert.Equal(1 / 3.0, result.Steps[0].Epoch, 1e-12);
+        // With a step budget the stream is not counted first (it could be endless): epochs of 3 batches are found as the
+        // stream ends, so step 7 is in the third epoch and the stream was opened three times, all for training.
+        Assert.Equal(2, (int)result.Epoch);
+        Assert.Equal(3, stream.Opened);
+    }
+
+    [Fact]
+    public void A_stream_ending_inside_an_accumulation_steps_on_the_mean_of_the_batches_it_had()
+    {
+        // 10 examples in batches of 2 = 5 batches; accumulating 2: steps of (1,2), (3,4) and (5) alone.
+        var streamed = new CountingStream(10);
+        using var fromStream = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
+        using var inMemory = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
+        var options = Options() with { BatchSize = 2, GradientAccumulationSteps = 2, Shuffle = false };
+
+        var streamResult = new Trainer(fromStream, options with { MaxSteps = 3 }).Train(new StreamingExamples(streamed.Open, 3));
+        var memoryResult = new Trainer(inMemory, options with { Epochs = 1 }).Train(new InMemoryExamples(new CountingStream(10).Open().ToList()));
+
+        Assert.Equal(3, streamResult.GlobalStep);
+        Assert.Equal(memoryResult.Steps.Select(s => s.Loss), streamResult.Steps.Select(s => s.Loss));
+        var expected = inMemory.state_dict();
+        foreach (var (name, value) in fromStream.state_dict())
+        {
+            Assert.True(value.eq(expected[name]).all().item<bool>(), name);
+        }
     }
 }
