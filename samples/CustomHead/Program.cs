@@ -6,7 +6,6 @@
 //   dotnet run -c Release --project samples/CustomHead [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Tokenization;
@@ -25,28 +24,8 @@ var dev = DelimitedFileReader.Read(Path.Combine(data, "dev.tsv"), readerOptions)
 var counts = labels.Select((l, i) => $"{l} {train.Items.Count(e => e.Label!.Value.IntegerValue == i)}");
 Console.WriteLine($"Data: {train.Count} training tickets ({string.Join(", ", counts)}) and {dev.Count} dev tickets");
 
-BertModelBuilder builder;
-if (args.Length > 0)
-{
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    builder = BertModelBuilder.FromPretrained(args[0]);
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights, expect lower scores");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    builder = BertModelBuilder.FromConfig(config, tokenizer);
-}
+var checkpoint = SampleStart.Checkpoint(args);
+var builder = SampleStart.Builder(checkpoint, data);
 // The head factory gets the config after `configure` has set the labels; the head is new on a pretrained encoder
 // (its mlp_* weights are listed as newly initialised in model.Model.LoadReport).
 using var model = builder
@@ -66,10 +45,10 @@ if (!CheckFocalLoss(trainExamples.Take(8).ToList()))
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = args.Length > 0 ? 5e-5 : 1e-3,
+    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = args.Length > 0 ? 3 : 15,
+    Epochs = checkpoint is not null ? 3 : 15,
     BatchSize = 16,
     LoggingSteps = 50,
 });

@@ -6,14 +6,11 @@
 //   dotnet run -c Release --project samples/NamedEntities [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Inference;
-using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 var data = Path.Combine(AppContext.BaseDirectory, "data");
@@ -25,28 +22,8 @@ var train = ConllReader.Read(Path.Combine(data, "train.conll"), readerOptions);
 var dev = ConllReader.Read(Path.Combine(data, "dev.conll"), readerOptions);
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev sentences, labels {string.Join(", ", labels)}");
 
-BertModelBuilder builder;
-if (args.Length > 0)
-{
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    builder = BertModelBuilder.FromPretrained(args[0]).WithTokenClassification(labels).ReplacingExistingHead();
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights, expect lower scores");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    builder = BertModelBuilder.FromConfig(config, tokenizer).WithTokenClassification(labels);
-}
+var checkpoint = SampleStart.Checkpoint(args);
+var builder = SampleStart.Builder(checkpoint, data).WithTokenClassification(labels);
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // Each word's tag goes on its first sub-token; other sub-tokens and [CLS]/[SEP] get -100, which loss and metrics skip.
@@ -57,10 +34,10 @@ var devExamples = new InMemoryExamples(devEncoded.Items.Select(e => e.Example).T
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = args.Length > 0 ? 5e-5 : 1e-3,
+    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = args.Length > 0 ? 3 : 8,
+    Epochs = checkpoint is not null ? 3 : 8,
     BatchSize = 16,
     LoggingSteps = 50,
 });

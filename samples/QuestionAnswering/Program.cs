@@ -6,15 +6,12 @@
 //   dotnet run -c Release --project samples/QuestionAnswering [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Evaluation;
 using BertFineTune.Inference;
-using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 const int MaxLength = 64;   // tokens per window: [CLS] question [SEP] part of the context [SEP]
 const int DocStride = 16;   // context tokens shared by consecutive windows
@@ -25,28 +22,8 @@ var train = SquadReader.Read(Path.Combine(data, "train.json"));   // every answe
 var dev = SquadReader.Read(Path.Combine(data, "dev.json"));
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev questions");
 
-BertModelBuilder builder;
-if (args.Length > 0)
-{
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    builder = BertModelBuilder.FromPretrained(args[0]).WithQuestionAnswering().ReplacingExistingHead();
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights, expect lower scores");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = MaxLength,
-    };
-    builder = BertModelBuilder.FromConfig(config, tokenizer).WithQuestionAnswering();
-}
+var checkpoint = SampleStart.Checkpoint(args);
+var builder = SampleStart.Builder(checkpoint, data, maxPositions: MaxLength).WithQuestionAnswering();
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // One feature per window, with start_positions/end_positions on the answer's tokens, or on [CLS] (0) when the window
@@ -67,10 +44,10 @@ Console.WriteLine($"Dev before training: exact match {before.Scores.ExactMatch:F
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = args.Length > 0 ? 5e-5 : 1e-3,
+    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = args.Length > 0 ? 2 : 16,
+    Epochs = checkpoint is not null ? 2 : 16,
     BatchSize = 32,
     LoggingSteps = 50,
 });

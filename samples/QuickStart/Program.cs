@@ -3,13 +3,11 @@
 //   dotnet run -c Release --project samples/QuickStart [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random (this machine cannot download weights).
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 var log = loggerFactory.CreateLogger("QuickStart");
@@ -20,28 +18,8 @@ var dev = ReadTsv(Path.Combine(data, "dev.tsv"));
 string[] labels = [.. train.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal)];
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev sentences, labels {string.Join(", ", labels)}");
 
-BertModelBuilder builder;
-if (args.Length > 0)
-{
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    builder = BertModelBuilder.FromPretrained(args[0]).WithSequenceClassification(labels).ReplacingExistingHead();
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights, expect lower accuracy");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    builder = BertModelBuilder.FromConfig(config, tokenizer).WithSequenceClassification(labels);
-}
+var checkpoint = SampleStart.Checkpoint(args);
+var builder = SampleStart.Builder(checkpoint, data).WithSequenceClassification(labels);
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 List<EncodedExample> Encode(List<(string Label, string Text)> rows) => rows.Select(r =>
@@ -54,7 +32,7 @@ var devExamples = new InMemoryExamples(Encode(dev));
 
 var options = new TrainerOptions
 {
-    LearningRate = args.Length > 0 ? 5e-5 : 1e-3,
+    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
     Epochs = 6,

@@ -7,15 +7,12 @@
 //   dotnet run -c Release --project samples/SemanticSearch [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
-using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 var data = Path.Combine(AppContext.BaseDirectory, "data");
@@ -28,28 +25,11 @@ var queries = DelimitedFileReader.Read(Path.Combine(data, "queries.tsv"), files)
 Console.WriteLine($"Data: {corpus.Count} corpus sentences and {queries.Count} queries over the topics {string.Join(", ", topics)}");
 
 // The folder the encoder starts from: a checkpoint, or a small random encoder saved as a bare BertModel.
-string start;
-if (args.Length > 0)
+var checkpoint = SampleStart.Checkpoint(args);
+var start = checkpoint ?? Path.Combine(work, "random-encoder");
+if (checkpoint is null)
 {
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    start = args[0];
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    start = Path.Combine(work, "random-encoder");
-    using var randomEncoder = BertModelBuilder.FromConfig(config, tokenizer).WithSentenceEmbeddings().Build();
+    using var randomEncoder = SampleStart.Builder(null, data).WithSentenceEmbeddings().Build();
     randomEncoder.Save(start);
 }
 
@@ -63,10 +43,10 @@ using (var classifier = BertModelBuilder.FromPretrained(start).WithSequenceClass
 {
     var trainer = classifier.CreateTrainer(new TrainerOptions
     {
-        LearningRate = args.Length > 0 ? 3e-5 : 1e-3,
+        LearningRate = checkpoint is not null ? 3e-5 : 1e-3,
         WeightDecay = 0.01,
         WarmupRatio = 0.1,
-        Epochs = args.Length > 0 ? 3 : 20,
+        Epochs = checkpoint is not null ? 3 : 20,
         BatchSize = 16,
         LoggingSteps = 65,
     });

@@ -5,20 +5,14 @@
 //   dotnet run -c Release --project samples/SentencePairs [-- <checkpoint folder or hub id>]
 // Without a checkpoint each task starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
-using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 var data = Path.Combine(AppContext.BaseDirectory, "data");
-var checkpoint = args.Length > 0 ? args[0] : null;
-Console.WriteLine(checkpoint is null
-    ? "no pretrained checkpoint: starting from random weights, expect lower scores"
-    : $"Starting from the pretrained checkpoint {checkpoint}");
+var checkpoint = SampleStart.Checkpoint(args);
 
 var newPairs = new[]
 {
@@ -39,7 +33,7 @@ var paraphraseFiles = new DelimitedReaderOptions
     Labels = LabelSchema.SingleLabel(paraphraseLabels),
 };
 bool paraphraseImproved;
-using (var model = Builder(b => b.WithSentencePairClassification(paraphraseLabels)).UseLoggerFactory(loggerFactory).Build())
+using (var model = SampleStart.Builder(checkpoint, data).WithSentencePairClassification(paraphraseLabels).UseLoggerFactory(loggerFactory).Build())
 {
     var (before, after) = Train(model, "Paraphrase detection", "paraphrase", paraphraseFiles, TaskMetrics.SingleLabel(),
         (title, m) => Console.WriteLine($"{title}: accuracy {m["accuracy"]:P1}, macro F1 {m["f1_macro"]:F3}, MCC {m["mcc"]:F3}"));
@@ -55,7 +49,7 @@ using (var model = Builder(b => b.WithSentencePairClassification(paraphraseLabel
 // 2. Semantic similarity: columns score, sentence1, sentence2; the score is a number from 0 to 5.
 var similarityFiles = paraphraseFiles with { Label = "score", Labels = LabelSchema.Regression };
 bool similarityImproved;
-using (var model = Builder(b => b.WithRegression("similarity")).UseLoggerFactory(loggerFactory).Build())
+using (var model = SampleStart.Builder(checkpoint, data).WithRegression("similarity").UseLoggerFactory(loggerFactory).Build())
 {
     var (before, after) = Train(model, "Semantic similarity", "similarity", similarityFiles, TaskMetrics.Regression(),
         (title, m) => Console.WriteLine($"{title}: Pearson {m["pearson"]:F3}, Spearman {m["spearman"]:F3}, MSE {m["loss"]:F3}"));
@@ -67,27 +61,6 @@ using (var model = Builder(b => b.WithRegression("similarity")).UseLoggerFactory
     similarityImproved = after["pearson"] > before["pearson"];
 }
 return paraphraseImproved && similarityImproved ? 0 : 1;
-
-// A pretrained checkpoint with a new head, or a small random model over the bundled vocabulary.
-BertModelBuilder Builder(Func<BertModelBuilder, BertModelBuilder> withHead)
-{
-    if (checkpoint is not null)
-    {
-        return withHead(BertModelBuilder.FromPretrained(checkpoint)).ReplacingExistingHead();
-    }
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    return withHead(BertModelBuilder.FromConfig(config, tokenizer));
-}
 
 // Reads <prefix>-train.tsv and <prefix>-dev.tsv, encodes the pairs, evaluates, trains and evaluates again (printing
 // the dev metrics with report).

@@ -4,13 +4,10 @@
 //   dotnet run -c Release --project samples/SentimentCsv [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
-using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
-using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 var data = Path.Combine(AppContext.BaseDirectory, "data");
@@ -28,28 +25,8 @@ var train = DelimitedFileReader.Read(Path.Combine(data, "train.csv"), readerOpti
 var dev = DelimitedFileReader.Read(Path.Combine(data, "dev.csv"), readerOptions);
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev reviews, labels {string.Join(", ", labels)}");
 
-BertModelBuilder builder;
-if (args.Length > 0)
-{
-    Console.WriteLine($"Starting from the pretrained checkpoint {args[0]}");
-    builder = BertModelBuilder.FromPretrained(args[0]).WithSequenceClassification(labels).ReplacingExistingHead();
-}
-else
-{
-    Console.WriteLine("no pretrained checkpoint: starting from random weights, expect lower accuracy");
-    random.manual_seed(1);
-    var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(data, "vocab.txt"));
-    var config = new BertConfig
-    {
-        VocabSize = tokenizer.VocabularySize,
-        HiddenSize = 64,
-        NumHiddenLayers = 2,
-        NumAttentionHeads = 2,
-        IntermediateSize = 128,
-        MaxPositionEmbeddings = 64,
-    };
-    builder = BertModelBuilder.FromConfig(config, tokenizer).WithSequenceClassification(labels);
-}
+var checkpoint = SampleStart.Checkpoint(args);
+var builder = SampleStart.Builder(checkpoint, data).WithSequenceClassification(labels);
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // Tokenizes each review (truncated to the model's length); the label becomes the "labels" target.
@@ -58,7 +35,7 @@ var devExamples = new InMemoryExamples(TextExampleEncoder.Encode(dev.Items, mode
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = args.Length > 0 ? 3e-5 : 1e-3,
+    LearningRate = checkpoint is not null ? 3e-5 : 1e-3,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
     Epochs = 5,
