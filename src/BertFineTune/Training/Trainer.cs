@@ -523,23 +523,27 @@ public sealed class Trainer
             throw new InvalidOperationException(
                 $"TrainerOptions.MetricForBestModel '{Options.MetricForBestModel}' is not among the evaluation metrics ({string.Join(", ", metrics.Keys)}).");
         }
+        // transformers keeps two rules apart. EarlyStoppingCallback.check_metric_value (trainer_callback.py) runs first,
+        // in on_evaluate, against the best metric so far: only an improvement beyond the threshold resets the patience.
+        // Then Trainer._determine_best_metric (trainer.py) records any strict improvement as the new best, threshold or
+        // not, starting from -inf (greater is better) or +inf; that best is what load_best_model_at_end restores.
+        // BestMetric stays null until a value beats that start (a NaN never does), so nothing infinite is saved.
         bool greater = Options.EffectiveGreaterIsBetter;
-        bool improved = run.BestMetric is not { } best
-            || ((greater ? value > best : value < best) && Math.Abs(value - best) > Options.EarlyStoppingThreshold);
-        if (improved)
+        double best = run.BestMetric ?? (greater ? double.NegativeInfinity : double.PositiveInfinity);
+        bool first = run.Evaluations.Count == 1;
+        bool resetsPatience = first || (IsBetter(value, best, greater) && Math.Abs(value - best) > Options.EarlyStoppingThreshold);
+        run.Patience = resetsPatience ? 0 : run.Patience + 1;
+        if (IsBetter(value, best, greater))
         {
             run.BestMetric = value;
             run.BestStep = run.GlobalStep;
-            run.Patience = 0;
             if (Options.LoadBestModelAtEnd)
             {
                 run.BestWeights?.Values.ToList().ForEach(t => t.Dispose());
                 using var _ = no_grad();
                 run.BestWeights = _model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
             }
-            return false;
         }
-        run.Patience++;
         if (Options.EarlyStoppingPatience is { } patience && run.Patience >= patience)
         {
             Log.EarlyStopped(_logger, run.GlobalStep, name, patience);
@@ -547,6 +551,9 @@ public sealed class Trainer
         }
         return false;
     }
+
+    // np.greater / np.less: false whenever either side is NaN, so a NaN metric is never a new best.
+    private static bool IsBetter(double value, double than, bool greater) => greater ? value > than : value < than;
 
     private void RestoreBest(RunState run)
     {

@@ -148,10 +148,18 @@ public sealed record TrainerOptions
     /// <summary>Whether a larger metric is better; null = false for names containing "loss", else true.</summary>
     public bool? GreaterIsBetter { get; init; }
 
-    /// <summary>Stop after this many evaluations without improvement; null = never.</summary>
+    /// <summary>
+    /// Stop after this many evaluations in a row that do not improve on the best metric so far by more than
+    /// <see cref="EarlyStoppingThreshold"/>; null = never (transformers' <c>EarlyStoppingCallback</c>).
+    /// </summary>
     public int? EarlyStoppingPatience { get; init; }
 
-    /// <summary>An improvement must exceed this to reset the patience.</summary>
+    /// <summary>
+    /// An improvement must exceed this (absolute, in the metric's units) to reset the early-stopping patience. It does not
+    /// decide the best model: any strict improvement becomes the best metric and, with <see cref="LoadBestModelAtEnd"/>,
+    /// the weights restored at the end, as in transformers (<c>trainer_callback.py</c> <c>check_metric_value</c> and
+    /// <c>trainer.py</c> <c>_determine_best_metric</c>).
+    /// </summary>
     public double EarlyStoppingThreshold { get; init; }
 
     /// <summary>Restore the weights of the best evaluation at the end.</summary>

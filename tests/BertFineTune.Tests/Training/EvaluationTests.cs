@@ -101,10 +101,13 @@ public class EvaluationTests
     }
 
     [Fact]
-    public void A_lower_is_better_metric_counts_only_improvements_beyond_the_threshold()
+    public void A_lower_is_better_metric_counts_patience_by_the_threshold_but_any_improvement_is_the_best()
     {
         using var model = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
-        // 0.45 improves on 0.50 by more than the threshold; 0.449 and 0.448 improve by less.
+        // By hand, with transformers' rules (trainer_callback.py check_metric_value, then trainer.py
+        // _determine_best_metric): 0.50 first (patience 0, best 0.50); 0.45 beats it by 0.05 > 0.01 (patience 0, best
+        // 0.45); 0.449 beats 0.45 by 0.001 (patience 1, best 0.449); 0.448 beats 0.449 by 0.001 (patience 2: stop,
+        // best 0.448 at step 4).
         var metrics = new ScriptedMetrics(0.50, 0.45, 0.449, 0.448, 0.1, 0.1);
         var options = Options() with
         {
@@ -119,8 +122,111 @@ public class EvaluationTests
 
         Assert.Equal(TrainingStopReason.EarlyStopping, result.StopReason);
         Assert.Equal(4, result.GlobalStep);
-        Assert.Equal(2, result.BestStep);
-        Assert.Equal(0.45, result.BestMetric);
+        Assert.Equal(4, result.BestStep);
+        Assert.Equal(0.448, result.BestMetric);
+    }
+
+    [Fact]
+    public void The_threshold_only_counts_patience_and_the_strict_best_is_restored()
+    {
+        // The issue's example: 0.50, 0.55, 0.58, 0.52 with threshold 0.1. transformers records 0.58 at step 3 as the best
+        // (any strict improvement, trainer.py _determine_best_metric) and restores it; none of the steps improves by
+        // more than 0.1, so the patience grows 0, 1, 2, 3 (trainer_callback.py check_metric_value).
+        using var model = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
+        var metrics = new ScriptedMetrics(0.50, 0.55, 0.58, 0.52, 0.9, 0.9);
+        using var weights = new WeightsAtEvaluation(model);
+        var options = Options() with
+        {
+            MetricForBestModel = "score",
+            EarlyStoppingPatience = 3,
+            EarlyStoppingThreshold = 0.1,
+            LoadBestModelAtEnd = true,
+        };
+
+        var result = new Trainer(model, options).Train(new InMemoryExamples(TrainingKit.Examples(8)),
+            new InMemoryExamples(TrainingKit.Examples(5, seed: 77)), metrics.Compute, callbacks: [weights]);
+
+        Assert.Equal(TrainingStopReason.EarlyStopping, result.StopReason);
+        Assert.Equal(4, result.GlobalStep);
+        Assert.Equal(3, result.BestStep);
+        Assert.Equal(0.58, result.BestMetric);
+        var final = TrainingKit.Snapshot(model);
+        try
+        {
+            Assert.Equal(0.0, TrainingKit.MaxDifference(weights.ByStep[3], final));
+        }
+        finally
+        {
+            TrainingKit.Dispose(final);
+        }
+    }
+
+    /// <summary>
+    /// A line-for-line transcription of transformers 5's two rules, run after every evaluation: first
+    /// <c>EarlyStoppingCallback.check_metric_value</c> + the stop test of <c>on_evaluate</c> (trainer_callback.py), then
+    /// <c>Trainer._determine_best_metric</c> (trainer.py). Returns the step it stops at (or null), the best step and metric.
+    /// </summary>
+    private static (int? Stop, int? BestStep, double? Best) ReferenceEarlyStopping(double[] values, bool greater, int patience, double threshold)
+    {
+        double? bestMetric = null;   // state.best_metric
+        int? bestStep = null;
+        int counter = 0;             // early_stopping_patience_counter
+        for (int i = 0; i < values.Length; i++)
+        {
+            double v = values[i];
+            bool op(double a, double b) => greater ? a > b : a < b;   // np.greater / np.less
+            if (bestMetric is null || (op(v, bestMetric.Value) && Math.Abs(v - bestMetric.Value) > threshold))
+            {
+                counter = 0;
+            }
+            else
+            {
+                counter++;
+            }
+            bestMetric ??= greater ? double.NegativeInfinity : double.PositiveInfinity;
+            if (op(v, bestMetric.Value))
+            {
+                bestMetric = v;
+                bestStep = i + 1;
+            }
+            if (counter >= patience)
+            {
+                return (i + 1, bestStep, bestMetric);
+            }
+        }
+        return (null, bestStep, bestMetric);
+    }
+
+    public static TheoryData<int> RandomSequences() => new(Enumerable.Range(0, 12));
+
+    [Theory]
+    [MemberData(nameof(RandomSequences))]
+    public void Early_stopping_and_best_model_follow_transformers_on_random_metric_sequences(int seed)
+    {
+        // Values on a coarse grid make ties and improvements close to the threshold common.
+        var random = new Random(seed);
+        var values = Enumerable.Range(0, 10).Select(_ => random.Next(0, 12) * 0.05).ToArray();
+        bool greater = seed % 2 == 0;
+        int patience = 1 + (seed % 3);
+        double threshold = new[] { 0.0, 0.04, 0.1, 0.25 }[seed % 4];
+        var (stop, bestStep, best) = ReferenceEarlyStopping(values, greater, patience, threshold);
+
+        using var model = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
+        var options = Options() with
+        {
+            MetricForBestModel = "score",
+            GreaterIsBetter = greater,
+            EarlyStoppingPatience = patience,
+            EarlyStoppingThreshold = threshold,
+        };
+        var result = new Trainer(model, options).Train(new InMemoryExamples(TrainingKit.Examples(8)),
+            new InMemoryExamples(TrainingKit.Examples(5, seed: 77)), new ScriptedMetrics(values).Compute);
+
+        var scenario = $"values [{string.Join(", ", values)}], greater {greater}, patience {patience}, threshold {threshold}";
+        Assert.True(stop is null ? result.StopReason == TrainingStopReason.Completed : result.StopReason == TrainingStopReason.EarlyStopping, scenario);
+        Assert.True((stop ?? 10) == result.GlobalStep, scenario);
+        Assert.True(bestStep == result.BestStep, scenario);
+        Assert.True(best == result.BestMetric, scenario);
     }
 
     [Fact]
