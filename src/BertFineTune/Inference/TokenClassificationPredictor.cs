@@ -61,7 +61,11 @@ public sealed class TokenClassificationPredictor : Predictor
     /// <summary>Tokens shared by consecutive windows of a long text.</summary>
     public int Stride { get; }
 
-    /// <summary>The entities of <paramref name="text"/>; labels in <paramref name="ignoreLabels"/> (default <c>O</c>) are left out.</summary>
+    /// <summary>
+    /// The entities of <paramref name="text"/>; those whose <see cref="TokenEntity.Entity"/> is in
+    /// <paramref name="ignoreLabels"/> (default <c>O</c>) are left out: the label without aggregation, the group's name
+    /// (<c>PER</c>, not <c>B-PER</c>) with it, as transformers' <c>ignore_labels</c>.
+    /// </summary>
     public IReadOnlyList<TokenEntity> Predict(string text, AggregationStrategy aggregation = AggregationStrategy.None,
         IReadOnlyCollection<string>? ignoreLabels = null) =>
         PredictBatch([text], aggregation, ignoreLabels)[0];

@@ -118,6 +118,27 @@ public class QuestionAnsweringPipelineRulesTests
     }
 
     /// <summary>
+    /// Issue 11, item 5: 128-token windows over a 190-token context on the qa fixture model take the default stride
+    /// min(128 // 2, 128) = 64 and make 3 windows (R = 128 − 3 − 5 = 120, step 56), not a stride cut to fit.
+    /// </summary>
+    [Fact]
+    public void The_qa_fixture_model_splits_a_190_token_context_into_3_windows()
+    {
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("qa")).Build();
+        var context = string.Join(' ', Enumerable.Repeat("the", 190));
+        Assert.Equal(190, model.Tokenizer.Tokenize(context).Count);
+        Assert.Equal(5, model.Tokenizer.Tokenize(KowalczykQuestion).Count);
+        var options = new QuestionAnsweringOptions { MaxSequenceLength = 128, TopK = 3 };
+
+        var windows = QuestionAnsweringPredictor.EncodeWindows(model.Tokenizer, 128, KowalczykQuestion, context, options);
+        var answers = model.CreateQuestionAnswerer().Predict(KowalczykQuestion, context, options);
+
+        Assert.Equal(3, windows.Count);
+        Assert.Equal([128, 128, 86], windows.Select(w => w.Length));
+        Assert.Equal(3, answers.Count);
+    }
+
+    /// <summary>
     /// The cases the pipeline refuses: preprocess raises "`doc_stride` (…) is larger than `max_seq_len` (…)"; the
     /// tokenizers crate refuses a stride above max_length − 2 (TokenizerImpl::with_truncation), asserts
     /// "`stride` must be strictly less than `max_len`" when the context must be split (Encoding::truncate; this also
