@@ -4,40 +4,65 @@ using BertFineTune.Tokenization;
 namespace BertFineTune.Inference;
 
 /// <summary>An answer span in the context.</summary>
-/// <param name="Score">The product of its start and end probabilities (within its window).</param>
+/// <param name="Score">
+/// The product of its start and end probabilities within its window; when several spans give the same answer text
+/// (compared case-insensitively, as transformers' <c>get_answer</c>), the sum of their products. For "no answer", the
+/// smallest [CLS] start × end probability over the windows.
+/// </param>
 /// <param name="Start">Start of the answer in the context (UTF-16 index).</param>
 /// <param name="End">End (exclusive) of the answer in the context.</param>
-/// <param name="Text">The answer text; empty for "no answer".</param>
+/// <param name="Text">The answer text, <c>context[Start..End]</c>; empty for "no answer".</param>
 public sealed record Answer(double Score, int Start, int End, string Text);
 
-/// <summary>Settings of extractive question answering, with transformers' pipeline defaults.</summary>
+/// <summary>
+/// Settings of extractive question answering, with the defaults of transformers' <c>question-answering</c> pipeline
+/// (<c>pipelines/question_answering.py</c>).
+/// </summary>
 public sealed record QuestionAnsweringOptions
 {
-    /// <summary>Answers to return.</summary>
+    /// <summary>Answers to return (<c>top_k</c>); at least 1. Fewer come back when the context holds fewer distinct answers.</summary>
     public int TopK { get; init; } = 1;
 
-    /// <summary>Longest answer, in tokens.</summary>
+    /// <summary>Longest answer, in tokens (<c>max_answer_len</c>); at least 1.</summary>
     public int MaxAnswerLength { get; init; } = 15;
 
-    /// <summary>Tokens of context shared by consecutive windows.</summary>
-    public int DocStride { get; init; } = 128;
+    /// <summary>
+    /// Context tokens shared by consecutive windows (<c>doc_stride</c>). Null (the default) takes the pipeline's
+    /// <c>min(max_seq_len // 2, 128)</c>. A stride larger than <see cref="MaxSequenceLength"/>, or one that is not smaller
+    /// than the context tokens a window holds when the context must be split, is an error, as in the pipeline.
+    /// </summary>
+    public int? DocStride { get; init; }
 
-    /// <summary>Window length (question + context + special tokens); capped at the model's maximum.</summary>
-    public int MaxSequenceLength { get; init; } = 384;
+    /// <summary>
+    /// Window length in tokens: [CLS] question [SEP] part of the context [SEP] (<c>max_seq_len</c>). Null (the default)
+    /// takes the pipeline's <c>min(model_max_length, 384)</c>, with the model's position table as its limit.
+    /// </summary>
+    public int? MaxSequenceLength { get; init; }
 
-    /// <summary>Also consider "no answer" (the <c>[CLS]</c> score), as SQuAD 2.0 models do.</summary>
+    /// <summary>Also consider "no answer" (the [CLS] score), as SQuAD 2.0 models do (<c>handle_impossible_answer</c>).</summary>
     public bool HandleImpossibleAnswer { get; init; }
+
+    /// <summary>
+    /// Widen each answer to the whole words its first and last tokens belong to (<c>align_to_words</c>, default true),
+    /// so that an answer never starts or ends inside a word. Turn off for languages without spaces between words.
+    /// </summary>
+    public bool AlignToWords { get; init; } = true;
 }
 
 /// <summary>
-/// Extractive question answering as transformers' <c>question-answering</c> pipeline: the context is split into
-/// overlapping windows, each window scores spans by start × end probability with end ≥ start, at most
-/// <see cref="QuestionAnsweringOptions.MaxAnswerLength"/> tokens and inside the context, and the best spans over all
-/// windows are returned with their character positions in the original context.
+/// Extractive question answering as transformers' <c>question-answering</c> pipeline (<c>pipelines/question_answering.py</c>,
+/// the last version before transformers 5.3 removed it): the question and context are encoded with <c>only_second</c>
+/// truncation into overlapping windows (<see cref="QuestionAnsweringOptions.DocStride"/>); in each window the start and
+/// end logits are softmaxed over the context tokens and [CLS], the best <c>top_k × 2 + 10</c> spans (end ≥ start, at most
+/// <see cref="QuestionAnsweringOptions.MaxAnswerLength"/> tokens, inside the context) are widened to whole words, answers
+/// with the same text are merged by adding their scores, and the best answers over all windows are returned. The
+/// pipeline's <c>max_question_len</c> applies only to its slow-tokenizer path; with a fast tokenizer, as here, the
+/// question is never truncated, and a question that leaves no room for context is an error.
 /// </summary>
 public sealed class QuestionAnsweringPredictor : Predictor
 {
     /// <summary>Creates the predictor for a question-answering model.</summary>
+    /// <exception cref="ArgumentException">The model's head is not a <see cref="QuestionAnsweringHead"/>.</exception>
     public QuestionAnsweringPredictor(BertTaskModel model, BertTokenizer tokenizer, int batchSize = 16) : base(model, tokenizer, batchSize)
     {
         if (model.Head is not QuestionAnsweringHead)
@@ -47,111 +72,142 @@ public sealed class QuestionAnsweringPredictor : Predictor
     }
 
     /// <summary>The best answers to <paramref name="question"/> in <paramref name="context"/>, best first.</summary>
-    /// <exception cref="ArgumentException">The question leaves no room for context in a window, or an option is out of range.</exception>
+    /// <exception cref="ArgumentException">
+    /// The question or context is empty; the question leaves no room for context in a window; the stride does not fit
+    /// the windows; a window would be longer than the model takes; or an option is out of range.
+    /// </exception>
     public IReadOnlyList<Answer> Predict(string question, string context, QuestionAnsweringOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(question);
-        ArgumentNullException.ThrowIfNull(context);
         options ??= new QuestionAnsweringOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.TopK, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxAnswerLength, 1);
-        int maxLength = Math.Min(options.MaxSequenceLength, MaxLength);
-        int questionTokens = Tokenizer.Encode(question, options: new EncodingOptions { AddSpecialTokens = false }).Length;
-        int contextRoom = maxLength - questionTokens - 3;
-        if (contextRoom < 1)
-        {
-            throw new ArgumentException(
-                $"The question has {questionTokens} tokens, leaving no room for context in {maxLength}-token windows; shorten the question.", nameof(question));
-        }
-        var windows = Tokenizer.EncodeWindows(question, context, new EncodingOptions
-        {
-            Truncation = TruncationStrategy.OnlySecond,
-            MaxLength = maxLength,
-            // The stride must be smaller than the context room of a window.
-            Stride = Math.Min(options.DocStride, contextRoom - 1),
-            ReturnOverflowingTokens = true,
-        });
-
+        var windows = EncodeWindows(Tokenizer, MaxLength, question, context, options);
         var scored = new (Encoding Window, float[] Start, float[] End)[windows.Count];
         Run(windows, (w, outputs) => scored[w] = (windows[w],
             outputs["start_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(),
             outputs["end_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray()));
-        return DecodeAnswers(scored, context, options);
+        return DecodeAnswers(scored, context, options, Tokenizer.ClsTokenId);
     }
 
     /// <summary>
-    /// Turns each window's start and end logits into answers: probabilities over the window's context tokens (and
-    /// [CLS] for "no answer"), spans with end ≥ start and at most MaxAnswerLength tokens, best first over all windows.
+    /// The pipeline's <c>preprocess</c>: the windows of <paramref name="question"/> and <paramref name="context"/>, with
+    /// <c>max_seq_len</c> and <c>doc_stride</c> defaulted and checked as transformers does.
     /// </summary>
-    internal static IReadOnlyList<Answer> DecodeAnswers(IReadOnlyList<(Encoding Window, float[] Start, float[] End)> windows,
-        string context, QuestionAnsweringOptions options)
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="modelMaxLength">The longest input the model takes (its position table).</param>
+    /// <param name="question">The question; not empty.</param>
+    /// <param name="context">The context; not empty.</param>
+    /// <param name="options">The settings.</param>
+    internal static IReadOnlyList<Encoding> EncodeWindows(BertTokenizer tokenizer, int modelMaxLength, string question, string context,
+        QuestionAnsweringOptions options)
     {
-        var answers = new List<Answer>();
-        double noAnswer = double.MaxValue;
-        foreach (var (window, startLogits, endLogits) in windows)
+        ArgumentNullException.ThrowIfNull(question);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(options);
+        // QuestionAnsweringArgumentHandler.normalize: "`question` cannot be empty" / "`context` cannot be empty".
+        if (question.Length == 0)
         {
-            var start = Probabilities(startLogits, window);
-            var end = Probabilities(endLogits, window);
-            if (options.HandleImpossibleAnswer)
-            {
-                noAnswer = Math.Min(noAnswer, start[0] * end[0]);
-            }
-            start[0] = 0;
-            end[0] = 0;
-            answers.AddRange(BestSpans(start, end, window, context, options));
+            throw new ArgumentException("The question is empty; question answering needs a question.", nameof(question));
         }
-        if (options.HandleImpossibleAnswer && noAnswer != double.MaxValue)
+        if (context.Length == 0)
         {
-            answers.Add(new Answer(noAnswer, 0, 0, string.Empty));
+            throw new ArgumentException("The context is empty; question answering needs a context to find the answer in.", nameof(context));
         }
-        return answers.OrderByDescending(a => a.Score).Take(options.TopK).ToList();
-    }
+        // _sanitize_parameters: "top_k parameter should be >= 1", "max_answer_len parameter should be >= 1".
+        if (options.TopK < 1)
+        {
+            throw new ArgumentException($"QuestionAnsweringOptions.TopK must be at least 1, got {options.TopK}.", nameof(options));
+        }
+        if (options.MaxAnswerLength < 1)
+        {
+            throw new ArgumentException($"QuestionAnsweringOptions.MaxAnswerLength must be at least 1, got {options.MaxAnswerLength}.", nameof(options));
+        }
 
-    /// <summary>Softmax over the window with every non-context token masked (the [CLS] stays, for "no answer").</summary>
-    private static double[] Probabilities(float[] logits, Encoding window)
-    {
-        var masked = new double[window.Length];
-        for (int i = 0; i < window.Length; i++)
+        // preprocess: max_seq_len = min(tokenizer.model_max_length, 384); doc_stride = min(max_seq_len // 2, 128).
+        int maxSeqLen = options.MaxSequenceLength ?? Math.Min(modelMaxLength, 384);
+        if (maxSeqLen < 4)
         {
-            bool allowed = window.SequenceIds[i] == 1 || i == 0;
-            masked[i] = allowed ? logits[i] : -10000.0;
+            throw new ArgumentException(
+                $"QuestionAnsweringOptions.MaxSequenceLength {maxSeqLen} leaves no room for a question and context next to the 3 special tokens; use at least 4.",
+                nameof(options));
         }
-        double max = masked.Max();
-        double sum = 0;
-        for (int i = 0; i < masked.Length; i++)
+        int docStride = options.DocStride ?? Math.Min(maxSeqLen / 2, 128);
+        if (docStride < 0)
         {
-            masked[i] = Math.Exp(masked[i] - max);
-            sum += masked[i];
+            throw new ArgumentException($"QuestionAnsweringOptions.DocStride must not be negative, got {docStride}.", nameof(options));
         }
-        for (int i = 0; i < masked.Length; i++)
+        if (docStride > maxSeqLen)
         {
-            masked[i] /= sum;
+            throw new ArgumentException(
+                $"QuestionAnsweringOptions.DocStride ({docStride}) is larger than MaxSequenceLength ({maxSeqLen}); use a smaller DocStride, or leave it null for min(MaxSequenceLength / 2, 128).",
+                nameof(options));
         }
-        return masked;
-    }
 
-    private static IEnumerable<Answer> BestSpans(double[] start, double[] end, Encoding window, string context, QuestionAnsweringOptions options)
-    {
-        var candidates = new List<(double Score, int Start, int End)>();
-        for (int s = 0; s < window.Length; s++)
+        var noSpecial = new EncodingOptions { AddSpecialTokens = false };
+        int questionTokens = tokenizer.Encode(question, options: noSpecial).Length;
+        int contextRoom = maxSeqLen - questionTokens - 3;
+        if (contextRoom < 1)
         {
-            if (window.SequenceIds[s] != 1)
-            {
-                continue;
-            }
-            for (int e = s; e < Math.Min(window.Length, s + options.MaxAnswerLength); e++)
-            {
-                if (window.SequenceIds[e] == 1)
-                {
-                    candidates.Add((start[s] * end[e], s, e));
-                }
-            }
+            // The tokenizers crate cannot truncate the context far enough ("Second sequence not long enough").
+            throw new ArgumentException(
+                $"The question has {questionTokens} tokens, leaving no room for context in windows of MaxSequenceLength {maxSeqLen} (with 3 special tokens); shorten the question or raise MaxSequenceLength.",
+                nameof(question));
         }
-        return candidates.OrderByDescending(c => c.Score).Take(options.TopK).Select(c =>
+        if (docStride >= contextRoom && tokenizer.Encode(context, options: noSpecial).Length > contextRoom)
         {
-            int from = window.Offsets[c.Start].Start;
-            int to = window.Offsets[c.End].End;
-            return new Answer(c.Score, from, to, context[from..to]);
+            // The tokenizers crate's Encoding::truncate asserts stride < max_len when the context must be split; the pipeline
+            // fails here too instead of changing the stride.
+            throw new ArgumentException(
+                $"QuestionAnsweringOptions.DocStride {docStride} does not fit: each window of {maxSeqLen} tokens holds {contextRoom} context tokens "
+                + $"(after the {questionTokens}-token question and 3 special tokens), and the stride must be smaller than that; "
+                + $"use a DocStride below {contextRoom}, or a larger MaxSequenceLength.", nameof(options));
+        }
+
+        // Question first: BERT pads on the right, so the pipeline encodes (question, context) and truncates only_second.
+        var windows = tokenizer.EncodeWindows(question, context, new EncodingOptions
+        {
+            Truncation = TruncationStrategy.OnlySecond,
+            MaxLength = maxSeqLen,
+            Stride = docStride,
+            ReturnOverflowingTokens = true,
         });
+        int longest = windows.Max(w => w.Length);
+        if (longest > modelMaxLength)
+        {
+            throw new ArgumentException(
+                $"QuestionAnsweringOptions.MaxSequenceLength {maxSeqLen} makes windows of {longest} tokens, but the model takes at most {modelMaxLength}; "
+                + $"use MaxSequenceLength {modelMaxLength} or less, or leave it null.", nameof(options));
+        }
+        return windows;
+    }
+
+    /// <summary>
+    /// The pipeline's <c>postprocess</c> over each window's encoding and start/end logits (at least as many as the
+    /// window has tokens; padding beyond the window is ignored): best answers first, at most
+    /// <see cref="QuestionAnsweringOptions.TopK"/>.
+    /// </summary>
+    /// <param name="windows">Each window's encoding with its start and end logits.</param>
+    /// <param name="context">The context the windows were encoded from.</param>
+    /// <param name="options">The settings.</param>
+    /// <param name="clsTokenId">The [CLS] id: tokens with it stay unmasked, as the pipeline keeps them for "no answer".</param>
+    internal static IReadOnlyList<Answer> DecodeAnswers(IReadOnlyList<(Encoding Window, float[] Start, float[] End)> windows,
+        string context, QuestionAnsweringOptions options, int clsTokenId)
+    {
+        var outputs = windows.Select(w => new QuestionAnsweringDecoding.WindowOutput(
+            w.Start, w.End, CandidateMask(w.Window, clsTokenId), w.Window.Offsets, w.Window.WordIds, w.Window.SequenceIds)).ToList();
+        return QuestionAnsweringDecoding.Postprocess(outputs, context, options.TopK, options.HandleImpossibleAnswer,
+            options.MaxAnswerLength, options.AlignToWords);
+    }
+
+    /// <summary>
+    /// The pipeline's <c>1 - p_mask</c> with the attention mask: true for context tokens and for [CLS] (kept for "no
+    /// answer"), false for the question, the other special tokens and padding.
+    /// </summary>
+    private static bool[] CandidateMask(Encoding window, int clsTokenId)
+    {
+        var mask = new bool[window.Length];
+        for (int i = 0; i < mask.Length; i++)
+        {
+            mask[i] = (window.SequenceIds[i] == 1 || window.Ids[i] == clsTokenId) && window.AttentionMask[i] == 1;
+        }
+        return mask;
     }
 }

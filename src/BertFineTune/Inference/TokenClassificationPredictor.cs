@@ -8,7 +8,11 @@ public enum AggregationStrategy
 {
     /// <summary>One result per token.</summary>
     None,
-    /// <summary>Adjacent tokens with the same entity type (B- then I-) are grouped; sub-words are not forced together.</summary>
+    /// <summary>
+    /// Adjacent tokens with the same tag are grouped unless the next one starts with <c>B-</c>; sub-words are not forced
+    /// together. Only <c>B-</c> and <c>I-</c> are read as prefixes (transformers' <c>get_tag</c>): <c>S-</c>, <c>E-</c>,
+    /// <c>U-</c> and <c>L-</c> labels are tags of their own, so <c>B-PER E-PER</c> makes two groups.
+    /// </summary>
     Simple,
     /// <summary>Words take the label of their first sub-token, then group.</summary>
     First,
@@ -19,7 +23,11 @@ public enum AggregationStrategy
 }
 
 /// <summary>A predicted entity (or token, without aggregation) with its character span in the original text.</summary>
-/// <param name="Entity">The label (<c>B-PER</c>) without aggregation, or the entity type (<c>PER</c>) with it.</param>
+/// <param name="Entity">
+/// The label (<c>B-PER</c>) without aggregation; with it, the group's name: its first label without the part up to the
+/// first hyphen (<c>B-PER</c>, <c>S-PER</c> → <c>PER</c>; <c>B-MISC-X</c> → <c>MISC-X</c>), as transformers'
+/// <c>entity_group</c>.
+/// </param>
 /// <param name="Score">Its probability (mean over grouped tokens).</param>
 /// <param name="Word">The text of the token(s), as the tokenizer decodes it.</param>
 /// <param name="Start">Start of the span in the original text (UTF-16 index).</param>
@@ -53,7 +61,11 @@ public sealed class TokenClassificationPredictor : Predictor
     /// <summary>Tokens shared by consecutive windows of a long text.</summary>
     public int Stride { get; }
 
-    /// <summary>The entities of <paramref name="text"/>; labels in <paramref name="ignoreLabels"/> (default <c>O</c>) are left out.</summary>
+    /// <summary>
+    /// The entities of <paramref name="text"/>; those whose <see cref="TokenEntity.Entity"/> is in
+    /// <paramref name="ignoreLabels"/> (default <c>O</c>) are left out: the label without aggregation, the group's name
+    /// (<c>PER</c>, not <c>B-PER</c>) with it, as transformers' <c>ignore_labels</c>.
+    /// </summary>
     public IReadOnlyList<TokenEntity> Predict(string text, AggregationStrategy aggregation = AggregationStrategy.None,
         IReadOnlyCollection<string>? ignoreLabels = null) =>
         PredictBatch([text], aggregation, ignoreLabels)[0];
@@ -112,121 +124,30 @@ public sealed class TokenClassificationPredictor : Predictor
         return best.Values.Select(v => v.Token).ToList();
     }
 
+    /// <summary>
+    /// transformers' <c>gather_pre_entities</c> then <c>aggregate</c>: each text token with its word (the token string,
+    /// or the original text for unknown tokens) and whether it continues a word, then the aggregation strategy.
+    /// </summary>
     private List<TokenEntity> Aggregate(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
     {
-        if (aggregation is AggregationStrategy.None or AggregationStrategy.Simple)
-        {
-            var perToken = tokens.Select(t =>
-            {
-                int label = ArgMax(t.Scores);
-                return new TokenEntity(Labels[label], t.Scores[label], WordOf(text, t), t.Start, t.End, t.Index);
-            }).ToList();
-            return aggregation == AggregationStrategy.None ? perToken : GroupEntities(perToken);
-        }
-        return GroupEntities(AggregateWords(text, tokens, aggregation));
+        var preEntities = tokens.Select(t => new TokenClassificationAggregation.PreEntity(
+            WordOf(text, t), t.Scores, t.Start, t.End, t.Index, IsSubword(t))).ToList();
+        return TokenClassificationAggregation.Aggregate(preEntities, Labels, aggregation, DecodeTokens);
     }
 
     /// <summary>The token string, or the original text for unknown tokens (as transformers shows them).</summary>
     private string WordOf(string text, TokenScores token) =>
         token.Id == Tokenizer.UnknownTokenId ? text[token.Start..token.End] : Tokenizer.IdToToken(token.Id);
 
-    /// <summary>transformers' heuristic: a token is a sub-word when its string's length differs from its text span's.</summary>
-    private bool IsSubword(string text, TokenScores token) =>
+    /// <summary>
+    /// transformers' heuristic for tokenizers with a continuing-subword prefix: a token continues a word when its string's
+    /// length differs from its text span's; unknown tokens never do.
+    /// </summary>
+    private bool IsSubword(TokenScores token) =>
         token.Id != Tokenizer.UnknownTokenId && Tokenizer.IdToToken(token.Id).Length != token.End - token.Start;
 
-    private List<TokenEntity> AggregateWords(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
-    {
-        var words = new List<TokenEntity>();
-        var group = new List<TokenScores>();
-        foreach (var token in tokens)
-        {
-            if (group.Count > 0 && !IsSubword(text, token))
-            {
-                words.Add(AggregateWord(text, group, aggregation));
-                group = [];
-            }
-            group.Add(token);
-        }
-        if (group.Count > 0)
-        {
-            words.Add(AggregateWord(text, group, aggregation));
-        }
-        return words;
-    }
-
-    private TokenEntity AggregateWord(string text, List<TokenScores> tokens, AggregationStrategy aggregation)
-    {
-        float[] scores = aggregation switch
-        {
-            AggregationStrategy.First => tokens[0].Scores,
-            AggregationStrategy.Max => tokens.OrderByDescending(t => t.Scores.Max()).First().Scores,
-            _ => Enumerable.Range(0, Labels.Count).Select(k => tokens.Select(t => t.Scores[k]).Average()).ToArray(),
-        };
-        int label = ArgMax(scores);
-        var word = DecodeTokens(tokens.Select(t => WordOf(text, t)));
-        return new TokenEntity(Labels[label], scores[label], word, tokens[0].Start, tokens[^1].End, null);
-    }
-
-    /// <summary>transformers' <c>group_entities</c>: consecutive entities of one type merge unless the next starts with B-.</summary>
-    private List<TokenEntity> GroupEntities(List<TokenEntity> entities)
-    {
-        var groups = new List<TokenEntity>();
-        var current = new List<TokenEntity>();
-        foreach (var entity in entities)
-        {
-            if (current.Count > 0)
-            {
-                var (bi, tag) = Tag(entity.Entity);
-                var (_, lastTag) = Tag(current[^1].Entity);
-                if (tag != lastTag || bi == "B")
-                {
-                    groups.Add(Group(current));
-                    current = [];
-                }
-            }
-            current.Add(entity);
-        }
-        if (current.Count > 0)
-        {
-            groups.Add(Group(current));
-        }
-        return groups;
-    }
-
-    private TokenEntity Group(List<TokenEntity> entities) =>
-        new(Tag(entities[0].Entity).Tag, entities.Average(e => e.Score), DecodeTokens(entities.Select(e => e.Word)),
-            entities[0].Start, entities[^1].End, null);
-
-    private static (string BI, string Tag) Tag(string entity) =>
-        entity.StartsWith("B-", StringComparison.Ordinal) ? ("B", entity[2..])
-        : entity.StartsWith("I-", StringComparison.Ordinal) ? ("I", entity[2..])
-        : ("I", entity);
-
     /// <summary>Joins token strings as the WordPiece decoder does (<c>convert_tokens_to_string</c>).</summary>
-    private string DecodeTokens(IEnumerable<string> tokens)
-    {
-        var prefix = Tokenizer.Options.ContinuingSubwordPrefix;
-        var builder = new System.Text.StringBuilder();
-        bool first = true;
-        foreach (var raw in tokens)
-        {
-            var token = first ? raw : raw.StartsWith(prefix, StringComparison.Ordinal) ? raw[prefix.Length..] : " " + raw;
-            first = false;
-            builder.Append(Tokenizer.Options.CleanUpTokenizationSpaces ? BertTokenizer.CleanUp(token) : token);
-        }
-        return builder.ToString();
-    }
-
-    private static int ArgMax(float[] values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-        {
-            if (values[i] > values[best])
-            {
-                best = i;
-            }
-        }
-        return best;
-    }
+    private string DecodeTokens(IReadOnlyList<string> tokens) =>
+        TokenClassificationAggregation.ConvertTokensToString(tokens, Tokenizer.Options.ContinuingSubwordPrefix,
+            Tokenizer.Options.CleanUpTokenizationSpaces);
 }

@@ -51,7 +51,7 @@ public class QuestionAnsweringTests
         int holding = windows.Select((w, i) => (w, i)).First(p => p.w.Offsets.Where((o, k) => p.w.SequenceIds[k] == 1).Any(o => context[o.Start..o.End] == "geneva")).i;
         Assert.True(holding >= 1);
 
-        var answers = QuestionAnsweringPredictor.DecodeAnswers(GoldLogits(windows, context, "geneva"), context, new QuestionAnsweringOptions());
+        var answers = QuestionAnsweringPredictor.DecodeAnswers(GoldLogits(windows, context, "geneva"), context, new QuestionAnsweringOptions(), Tokenizer.ClsTokenId);
 
         var best = Assert.Single(answers);
         Assert.Equal("geneva", best.Text);
@@ -66,8 +66,8 @@ public class QuestionAnsweringTests
         // Start on "treaty", end on "1864": 6 tokens apart.
         var logits = GoldLogits(windows, context, "treaty was signed in geneva in 1864");
 
-        var shortAnswers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { MaxAnswerLength = 3 });
-        var longAnswers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { MaxAnswerLength = 15 });
+        var shortAnswers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { MaxAnswerLength = 3 }, Tokenizer.ClsTokenId);
+        var longAnswers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { MaxAnswerLength = 15 }, Tokenizer.ClsTokenId);
 
         Assert.NotEqual("treaty was signed in geneva in 1864", shortAnswers[0].Text);
         Assert.Equal("treaty was signed in geneva in 1864", longAnswers[0].Text);
@@ -86,7 +86,7 @@ public class QuestionAnsweringTests
             return (t.w, t.Item2, t.Item3);
         }).ToList();
 
-        var answers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { HandleImpossibleAnswer = true });
+        var answers = QuestionAnsweringPredictor.DecodeAnswers(logits, context, new QuestionAnsweringOptions { HandleImpossibleAnswer = true }, Tokenizer.ClsTokenId);
 
         Assert.Equal(string.Empty, answers[0].Text);
         Assert.Equal((0, 0), (answers[0].Start, answers[0].End));
