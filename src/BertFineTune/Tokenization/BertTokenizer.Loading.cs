@@ -105,25 +105,16 @@ public sealed partial class BertTokenizer
     /// token in <c>added_tokens</c>; <c>tokenizer_config.json</c> with the settings and the same added tokens in
     /// <c>added_tokens_decoder</c> (as transformers writes it next to a <c>vocab.txt</c>); and <c>vocab.txt</c>, the
     /// WordPiece vocabulary alone. <see cref="FromFolder"/> and transformers' <c>AutoTokenizer.from_pretrained</c> both
-    /// load the folder back with the same ids. (A vocabulary with a repeated token is written to vocab.txt only.)
+    /// load the folder back with the same ids.
     /// </summary>
     public void Save(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
         Directory.CreateDirectory(folder);
-        var indented = new JsonSerializerOptions { WriteIndented = true };
+        // Characters written as they are (not \uXXXX), as Python's json.dumps(ensure_ascii=False) writes them.
+        var indented = new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         Checkpoints.AtomicFile.WriteText(Path.Combine(folder, VocabFileName), string.Join("\n", _tokens) + "\n");
-        var json = Path.Combine(folder, TokenizerJsonFileName);
-        if (_ids.Count == _tokens.Length)
-        {
-            Checkpoints.AtomicFile.WriteText(json, TokenizerJson().ToJsonString(indented) + "\n");
-        }
-        else
-        {
-            // A vocab.txt with a repeated line has ids that no token maps to, which tokenizer.json's token-to-id map cannot
-            // hold: vocab.txt alone describes it, and a stale tokenizer.json (which loaders prefer) must not remain.
-            File.Delete(json);
-        }
+        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, TokenizerJsonFileName), TokenizerJson().ToJsonString(indented) + "\n");
         var decoder = new JsonObject();
         foreach (var (id, token) in _added.TokensById.OrderBy(t => t.Key))
         {
