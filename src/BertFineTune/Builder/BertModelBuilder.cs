@@ -253,7 +253,8 @@ public sealed class BertModelBuilder
         {
             throw new InvalidOperationException(
                 $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}: ids past it have no embedding. "
-                + "Use the tokenizer the checkpoint was trained with, or a config whose vocab_size covers the vocabulary.");
+                + "Use the tokenizer the checkpoint was trained with, add new tokens with WithAddedTokens() (which resizes the embeddings), "
+                + "or a config whose vocab_size covers the vocabulary.");
         }
         int maxLength = _maxSequenceLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
         if (maxLength > config.MaxPositionEmbeddings)
