@@ -37,6 +37,7 @@ internal static class Initialization
     public static Tensor Resize(Tensor old, long rows, NewRows newRows, double std)
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         long oldRows = old.shape[0];
         var shape = old.shape.ToArray();
         shape[0] = rows;
@@ -50,10 +51,7 @@ internal static class Initialization
             {
                 case NewRows.Mean:
                     // transformers' mean_resizing: the mean of the old rows (computed in float32), see BertTaskModel.ResizeTokenEmbeddings.
-                    using (var mean = old.to_type(ScalarType.Float32).mean([0], keepdim: true))
-                    {
-                        added.copy_(mean.expand_as(added));
-                    }
+                    added.copy_(old.to_type(ScalarType.Float32).mean([0], keepdim: true).expand_as(added));
                     break;
                 case NewRows.Normal:
                     nn.init.normal_(added, 0, std);
@@ -62,7 +60,7 @@ internal static class Initialization
                     break;
             }
         }
-        return resized;
+        return resized.MoveToOuterDisposeScope();
     }
 
     /// <summary>How <see cref="Resize"/> fills the rows it adds.</summary>

@@ -36,7 +36,8 @@ public sealed partial class BertTokenizer
     /// (<c>AddedVocabulary::extract_and_normalize</c>); each stretch between them is normalized, normalized added
     /// tokens are found in it, and the rest is split into words (<c>BertPreTokenizer</c>) and WordPiece pieces. Every
     /// added token is a word of its own. With a <paramref name="stopAt"/>, stops after the word that brings the count to
-    /// it (tokenizers 0.23's early exit).
+    /// it or past it (tokenizers 0.23's early exit, <c>PreTokenizedString::tokenize_with_limit</c>: an added token counts
+    /// but does not stop it).
     /// </summary>
     private TokenSequence Split(string text, int? stopAt = null)
     {
@@ -64,11 +65,9 @@ public sealed partial class BertTokenizer
             // A non-normalized added token: its text is the original text, the white space it took included.
             sequence.Add(match.Id, (match.Start, match.Stop), word++,
                 match.Stop - match.Start == match.PatternLength ? null : text[match.Start..match.Stop]);
+            // No early exit here: tokenize_with_limit counts an added token's split but only stops after tokenizing a
+            // word (pre_tokenizer.rs), so added tokens right after the limit are kept up to the next word.
             position = match.Stop;
-            if (sequence.Count >= stopAt)
-            {
-                break;
-            }
         }
         return sequence;
     }
@@ -111,10 +110,6 @@ public sealed partial class BertTokenizer
             sequence.Add(match.Id, (buffer.OriginalStart(match.Start), buffer.OriginalEnd(match.Stop - 1)), word++,
                 match.Stop - match.Start == match.PatternLength ? null : chars[match.Start..match.Stop].ToString());
             position = match.Stop;
-            if (sequence.Count >= stopAt)
-            {
-                return true;
-            }
         }
         return false;
     }

@@ -200,6 +200,23 @@ public sealed class AddedTokensTests : IDisposable
     }
 
     [Fact]
+    public void The_early_exit_counts_added_tokens_but_stops_only_after_a_word()
+    {
+        // tokenize_with_limit (pre_tokenizer.rs): a split that already has tokens (an added token) is counted and
+        // skipped; the loop stops after tokenizing a word that brings the count to max_length. Limit 4: a b c [E1] (4)
+        // [E2] d (6, stop), so "e" is dropped and the six tokens make three windows of 4 - 2 = 2.
+        var tokenizer = LetterPieces().AddTokens(["[E1]", "[E2]"], specialTokens: true);
+        var windows = tokenizer.EncodeWindows("a b c [E1] [E2] d e", null, new EncodingOptions
+        {
+            Truncation = TruncationStrategy.LongestFirst, MaxLength = 4, ReturnOverflowingTokens = true, TokenizersEarlyExit = true,
+        });
+
+        Assert.Equal(
+            [[2, 5, 6, 3], [2, 7, 64, 3], [2, 65, 8, 3]],
+            windows.Select(w => w.Ids.ToArray()));
+    }
+
+    [Fact]
     public void Texts_without_added_tokens_encode_the_same_with_them()
     {
         // Property over the 297 fixture texts: adding tokens that do not occur changes nothing, both for special tokens
