@@ -8,9 +8,11 @@ namespace BertFineTune.Tokenization;
 /// A BERT WordPiece tokenizer that encodes exactly as Hugging Face's fast BERT tokenizer: the same normalisation,
 /// special-token handling, truncation strategies, overflow windows, offsets into the original text, word and sequence
 /// ids, padding and decoding. Microsoft.ML.Tokenizers' <c>WordPieceTokenizer</c> splits words into pieces; normalisation
-/// and pre-tokenisation are this library's, because Microsoft.ML.Tokenizers 2.0's differ from transformers'.
+/// and pre-tokenisation are this library's, because Microsoft.ML.Tokenizers 2.0's differ from transformers'. Added tokens
+/// (<see cref="AddedToken"/>: the named special tokens, a tokenizer file's <c>added_tokens</c>, <see cref="AddTokens(IEnumerable{string}, bool)"/>)
+/// are matched before WordPiece runs, as the tokenizers crate's <c>AddedVocabulary</c> does.
 /// </summary>
-/// <remarks>Immutable: one instance may be used from any number of threads at once.</remarks>
+/// <remarks>Immutable: one instance may be used from any number of threads at once; <c>AddTokens</c> returns a new one.</remarks>
 public sealed partial class BertTokenizer
 {
     private readonly MlWordPiece _wordPiece;
