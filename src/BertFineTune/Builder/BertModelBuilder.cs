@@ -38,6 +38,7 @@ public sealed class BertModelBuilder
     private bool _replaceHead;
     private bool _mixedPrecision;
     private bool _built;
+    private readonly List<AddedToken> _addedTokens = [];
 
     private BertModelBuilder(string? folder, BertConfig? config, BertTokenizer? tokenizer)
     {
@@ -126,6 +127,38 @@ public sealed class BertModelBuilder
         return this;
     }
 
+    /// <summary>
+    /// Adds <paramref name="tokens"/> to the tokenizer (<see cref="BertTokenizer.AddTokens(IEnumerable{string}, bool)"/>:
+    /// normalized tokens, or special and not normalized with <paramref name="specialTokens"/>) and, when that takes the
+    /// tokenizer past the model's <c>vocab_size</c>, resizes the word embeddings to the tokenizer's size at
+    /// <see cref="Build"/> (<see cref="BertTaskModel.ResizeTokenEmbeddings"/>, mean resizing): transformers'
+    /// <c>tokenizer.add_tokens(...)</c> then <c>model.resize_token_embeddings(len(tokenizer))</c>. The saved model and
+    /// tokenizer reload with the tokens. Tokens the tokenizer already has keep their ids, so building again from the
+    /// saved folder with the same call changes nothing.
+    /// </summary>
+    /// <example><c>.WithAddedTokens(["[E1]", "[/E1]", "[E2]", "[/E2]"], specialTokens: true)</c> for entity markers.</example>
+    public BertModelBuilder WithAddedTokens(IEnumerable<string> tokens, bool specialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        return WithAddedTokens(tokens.Select(t => new AddedToken(t ?? throw new ArgumentException("A token is null.", nameof(tokens)))), specialTokens);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="tokens"/>, with their matching options, to the tokenizer and resizes the word embeddings
+    /// to match at <see cref="Build"/>; see <see cref="WithAddedTokens(IEnumerable{string}, bool)"/>.
+    /// </summary>
+    public BertModelBuilder WithAddedTokens(IEnumerable<AddedToken> tokens, bool specialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        Mutable();
+        foreach (var token in tokens)
+        {
+            ArgumentNullException.ThrowIfNull(token, nameof(tokens));
+            _addedTokens.Add(specialTokens ? token with { Special = true } : token);
+        }
+        return this;
+    }
+
     /// <summary>Runs on <paramref name="device"/>: <c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     public BertModelBuilder UseDevice(string device)
     {
@@ -203,11 +236,25 @@ public sealed class BertModelBuilder
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
         }
         var tokenizer = _tokenizer ?? LoadTokenizer();
-        if (tokenizer.VocabularySize > config.VocabSize)
+        if (_addedTokens.Count > 0)
+        {
+            try
+            {
+                tokenizer = tokenizer.AddTokens(_addedTokens);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException($"WithAddedTokens: {e.Message}", e);
+            }
+        }
+        // Added tokens past vocab_size get new embedding rows after the weights are loaded (the checkpoint has the old size).
+        bool resize = _addedTokens.Count > 0 && tokenizer.VocabularySize > config.VocabSize;
+        if (tokenizer.VocabularySize > config.VocabSize && !resize)
         {
             throw new InvalidOperationException(
                 $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}: ids past it have no embedding. "
-                + "Use the tokenizer the checkpoint was trained with, or a config whose vocab_size covers the vocabulary.");
+                + "Use the tokenizer the checkpoint was trained with, add new tokens with WithAddedTokens() (which resizes the embeddings), "
+                + "or a config whose vocab_size covers the vocabulary.");
         }
         int maxLength = _maxSequenceLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
         if (maxLength > config.MaxPositionEmbeddings)
@@ -243,6 +290,11 @@ public sealed class BertModelBuilder
             {
                 logger.LogInformation("Loaded {Folder}: {Report}", _folder, report);
             }
+        }
+        if (resize)
+        {
+            logger.LogInformation("Resized the word embeddings from {Old} to {New} rows for the added tokens", config.VocabSize, tokenizer.VocabularySize);
+            model.ResizeTokenEmbeddings(tokenizer.VocabularySize);
         }
         if (device.type != DeviceType.CPU)
         {

@@ -1,6 +1,7 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using BertFineTune.Runtime;
+using BertFineTune.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -64,7 +65,7 @@ public sealed class BertTaskModel : nn.Module
     }
 
     /// <summary>The configuration, with the head's labels and architecture, as it will be saved.</summary>
-    public BertConfig Config { get; }
+    public BertConfig Config { get; private set; }
 
     /// <summary>The encoder (<c>bert.*</c>).</summary>
     public BertEncoder Encoder => bert;
@@ -78,6 +79,54 @@ public sealed class BertTaskModel : nn.Module
     /// <summary>Runs the model on <paramref name="batch"/>; the output has a loss when the batch carries the head's targets.</summary>
     public ModelOutput Forward(BertBatch batch, EncoderOptions? options = null) =>
         Head.Forward(bert, batch, options ?? new EncoderOptions());
+
+    /// <summary>
+    /// Resizes the word embeddings to <paramref name="newNumTokens"/> rows (transformers'
+    /// <c>model.resize_token_embeddings(len(tokenizer))</c>, <c>modeling_utils.py</c>), after tokens were added to the
+    /// tokenizer (<see cref="BertTokenizer.AddTokens(IEnumerable{string}, bool)"/>; pass its
+    /// <see cref="BertTokenizer.VocabularySize"/>). Existing rows are kept; rows past the new size are dropped when
+    /// shrinking. <c>vocab_size</c> in <see cref="Config"/> (and the encoder's) is updated, so the model saves and
+    /// reloads at the new size, and a masked-LM head follows: its tied decoder is the resized matrix, its bias gets zero
+    /// entries (an untied decoder is resized like the embeddings). Call it before creating a trainer: an optimizer made
+    /// earlier still holds the old parameters.
+    /// </summary>
+    /// <param name="newNumTokens">The number of rows, at least 1; more than the pad token id.</param>
+    /// <param name="padToMultipleOf">Round the size up to a multiple of this (transformers' <c>pad_to_multiple_of</c>), e.g. 8 for tensor cores.</param>
+    /// <param name="meanResizing">
+    /// transformers' <c>mean_resizing</c> (default true there and here): each new row is the mean of the old rows. The
+    /// reference samples each new row from a normal with that mean and 1e-9 times the old rows' covariance, a spread of
+    /// about 3e-5 standard deviations of the old rows, and uses the plain mean when that covariance is not positive
+    /// definite; this library always uses the plain mean, so the result is deterministic. False: Normal(0,
+    /// <c>initializer_range</c>) rows from TorchSharp's global generator (seed it with <c>torch.random.manual_seed</c>).
+    /// </param>
+    /// <exception cref="ArgumentOutOfRangeException">The size is below 1 or not above the pad token id, or <paramref name="padToMultipleOf"/> is not positive.</exception>
+    public void ResizeTokenEmbeddings(int newNumTokens, int? padToMultipleOf = null, bool meanResizing = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(newNumTokens, 1);
+        if (padToMultipleOf is { } multiple)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(multiple, 1, nameof(padToMultipleOf));
+            newNumTokens = checked((newNumTokens + multiple - 1) / multiple * multiple);
+        }
+        if (Config.PadTokenId is { } pad && newNumTokens <= pad)
+        {
+            throw new ArgumentOutOfRangeException(nameof(newNumTokens), newNumTokens,
+                $"Resizing to {newNumTokens} rows would drop the padding row {pad} (pad_token_id); keep at least {pad + 1} rows.");
+        }
+        if (newNumTokens == bert.Embeddings.WordEmbeddingWeight.shape[0])
+        {
+            return;
+        }
+        bert.ResizeTokenEmbeddings(newNumTokens, meanResizing ? Initialization.NewRows.Mean : Initialization.NewRows.Normal);
+        foreach (var module in modules())
+        {
+            if (module is BertLMPredictionHead head)
+            {
+                head.ResizeVocabulary(newNumTokens, meanResizing, Config.InitializerRange);
+            }
+        }
+        Config = Config with { VocabSize = newNumTokens };
+    }
 
     /// <summary>Sets training mode (dropout on) or evaluation mode on the encoder and the head.</summary>
     public override void train(bool on = true)

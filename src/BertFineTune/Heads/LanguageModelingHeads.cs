@@ -42,7 +42,7 @@ public sealed class BertLMPredictionHead : nn.Module
 {
     private readonly BertPredictionHeadTransform transform;
     private readonly Linear? decoder;
-    private readonly TorchSharp.Modules.Parameter bias;
+    private TorchSharp.Modules.Parameter bias;
 
     /// <summary>Creates the prediction head for <paramref name="config"/>.</summary>
     public BertLMPredictionHead(BertConfig config) : base(nameof(BertLMPredictionHead))
@@ -56,6 +56,33 @@ public sealed class BertLMPredictionHead : nn.Module
             Initialization.Init(decoder, config.InitializerRange);
         }
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// Resizes the vocabulary projection to <paramref name="rows"/> after the word embeddings were resized (see
+    /// <see cref="BertTaskModel.ResizeTokenEmbeddings"/>). Tied, only the bias has its own rows: new ones are zero, as
+    /// transformers' <c>_tie_or_clone_weights</c> pads the decoder bias. Untied, the decoder is resized as transformers'
+    /// <c>_get_resized_lm_head</c> does: with mean resizing, new weight rows are the mean of the old rows and new bias
+    /// entries the mean of the old bias; without, Normal(0, initializer_range) rows and zero bias.
+    /// </summary>
+    internal void ResizeVocabulary(int rows, bool meanResizing, double std)
+    {
+        if (decoder is null)
+        {
+            ReplaceBias(Initialization.Resize(bias, rows, Initialization.NewRows.Zero, std));
+            return;
+        }
+        var weight = decoder.weight;
+        decoder.weight = new TorchSharp.Modules.Parameter(
+            Initialization.Resize(weight, rows, meanResizing ? Initialization.NewRows.Mean : Initialization.NewRows.Normal, std), weight.requires_grad);
+        ReplaceBias(Initialization.Resize(bias, rows, meanResizing ? Initialization.NewRows.Mean : Initialization.NewRows.Zero, std));
+    }
+
+    private void ReplaceBias(Tensor values)
+    {
+        var resized = new TorchSharp.Modules.Parameter(values, bias.requires_grad);
+        ConditionallyRegisterParameter(nameof(bias), resized);
+        bias = resized;
     }
 
     /// <summary>Scores [.., vocab] for <paramref name="hidden"/>, using <paramref name="wordEmbeddings"/> when tied.</summary>

@@ -33,6 +33,17 @@ public sealed class BertEmbeddings : nn.Module
     /// <summary>The word-embedding matrix [vocab, hidden], which the masked-LM decoder shares.</summary>
     public Parameter WordEmbeddingWeight => word_embeddings.weight!;
 
+    /// <summary>
+    /// Resizes the word embeddings to <paramref name="rows"/> rows (see <c>BertTaskModel.ResizeTokenEmbeddings</c>),
+    /// keeping the existing rows and whether they are trained.
+    /// </summary>
+    internal void ResizeWordEmbeddings(long rows, Initialization.NewRows newRows, double std)
+    {
+        var old = word_embeddings.weight!;
+        bool trained = old.requires_grad;
+        word_embeddings.weight = new Parameter(Initialization.Resize(old, rows, newRows, std), trained);
+    }
+
     /// <summary>Embeds <paramref name="inputIds"/> [batch, seq] with optional <paramref name="tokenTypeIds"/> (zeros when null).</summary>
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds)
     {

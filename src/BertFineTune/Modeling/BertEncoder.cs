@@ -86,8 +86,15 @@ public sealed class BertEncoder : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>The configuration the encoder was built from.</summary>
-    public BertConfig Config { get; }
+    /// <summary>The configuration the encoder was built from (its <c>vocab_size</c> follows a resize of the word embeddings).</summary>
+    public BertConfig Config { get; private set; }
+
+    /// <summary>Resizes the word embeddings to <paramref name="rows"/> and records the new <c>vocab_size</c>.</summary>
+    internal void ResizeTokenEmbeddings(int rows, Initialization.NewRows newRows)
+    {
+        embeddings.ResizeWordEmbeddings(rows, newRows, Config.InitializerRange);
+        Config = Config with { VocabSize = rows };
+    }
 
     /// <summary>Whether the encoder has a pooler (<c>pooler.*</c> weights).</summary>
     public bool HasPooler => pooler is not null;

@@ -16,7 +16,7 @@ namespace BertFineTune.Tokenization;
 /// then drops non-spacing marks) when asked; and lower-cases per character as Rust's <c>char::to_lowercase</c> does.
 /// Immutable and thread-safe.
 /// </remarks>
-internal sealed class BertTextNormalizer
+internal sealed partial class BertTextNormalizer
 {
     private static readonly ConcurrentDictionary<int, string> Decompositions = new();
 

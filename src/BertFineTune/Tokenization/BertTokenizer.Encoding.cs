@@ -2,18 +2,42 @@ namespace BertFineTune.Tokenization;
 
 public sealed partial class BertTokenizer
 {
-    /// <summary>The tokens of one text before special tokens are added: ids, offsets into the text, word indexes.</summary>
+    /// <summary>
+    /// The tokens of one text before special tokens are added: ids, offsets into the text, word indexes, and, where an
+    /// added token took white space (lstrip/rstrip), the matched text as its token string (null elsewhere).
+    /// </summary>
     private sealed record TokenSequence(List<int> Ids, List<(int Start, int End)> Offsets, List<int> Words)
     {
         public int Count => Ids.Count;
+
+        /// <summary>Token strings that differ from <see cref="IdToToken"/>; null when there are none.</summary>
+        public List<string?>? Values { get; private set; }
+
+        public void Add(int id, (int Start, int End) offset, int word, string? value = null)
+        {
+            if (value is not null && Values is null)
+            {
+                Values = new List<string?>(Ids.Capacity);
+                Values.AddRange(Enumerable.Repeat<string?>(null, Ids.Count));
+            }
+            Ids.Add(id);
+            Offsets.Add(offset);
+            Words.Add(word);
+            Values?.Add(value);
+        }
     }
 
     /// <summary>A window [Start, Stop) of a token sequence.</summary>
     private readonly record struct Window(int Start, int Stop);
 
     /// <summary>
-    /// Splits a text into WordPiece tokens with offsets and word indexes (no special tokens added); with a
-    /// <paramref name="stopAt"/>, stops after the word that brings the count to it (tokenizers 0.23's early exit).
+    /// Splits a text into tokens with offsets and word indexes (no special tokens added), as the tokenizers crate's
+    /// <c>encode_single_sequence</c>: added tokens that are not normalized are found in the original text first
+    /// (<c>AddedVocabulary::extract_and_normalize</c>); each stretch between them is normalized, normalized added
+    /// tokens are found in it, and the rest is split into words (<c>BertPreTokenizer</c>) and WordPiece pieces. Every
+    /// added token is a word of its own. With a <paramref name="stopAt"/>, stops after the word that brings the count to
+    /// it or past it (tokenizers 0.23's early exit, <c>PreTokenizedString::tokenize_with_limit</c>: an added token counts
+    /// but does not stop it).
     /// </summary>
     private TokenSequence Split(string text, int? stopAt = null)
     {
@@ -23,65 +47,84 @@ public sealed partial class BertTokenizer
         var words = new List<NormalizedWord>();
         int word = 0;
         int position = 0;
-        // Next occurrence of each special token at or after `position`; refreshed only when passed, so the search is linear.
-        var next = new int[_specialTokens.Length];
-        for (int k = 0; k < next.Length; k++)
-        {
-            next[k] = text.IndexOf(_specialTokens[k].Text, StringComparison.Ordinal);
-        }
+        var raw = _added.RawMatcher;
+        var state = new MatchState();
         while (position < text.Length)
         {
-            // Special tokens written in the text ("[MASK]") are matched in the original text, before normalisation.
-            var (at, special) = FindSpecialToken(text, position, next);
-            int segmentEnd = at < 0 ? text.Length : at;
-            if (segmentEnd > position)
+            AddedTokenMatch match = default;
+            bool found = raw is not null && raw.TryNext(text, ref state, out match);
+            int segmentEnd = found ? match.Start : text.Length;
+            if (segmentEnd > position && AppendSegment(text, position, segmentEnd, buffer, words, ref word, sequence, stopAt))
             {
-                buffer.Clear();
-                words.Clear();
-                _normalizer.AppendWords(text, position, segmentEnd, buffer, words);
-                foreach (var w in words)
-                {
-                    AppendWordPieces(buffer, w, word++, sequence);
-                    if (sequence.Count >= stopAt)
-                    {
-                        return sequence;
-                    }
-                }
+                return sequence;
             }
-            if (at < 0)
+            if (!found)
             {
                 break;
             }
-            sequence.Ids.Add(special.Id);
-            sequence.Offsets.Add((at, at + special.Text.Length));
-            sequence.Words.Add(word++);
-            position = at + special.Text.Length;
-            if (sequence.Count >= stopAt)
-            {
-                break;
-            }
+            // A non-normalized added token: its text is the original text, the white space it took included.
+            sequence.Add(match.Id, (match.Start, match.Stop), word++,
+                match.Stop - match.Start == match.PatternLength ? null : text[match.Start..match.Stop]);
+            // No early exit here: tokenize_with_limit counts an added token's split but only stops after tokenizing a
+            // word (pre_tokenizer.rs), so added tokens right after the limit are kept up to the next word.
+            position = match.Stop;
         }
         return sequence;
     }
 
-    private (int At, (string Text, int Id) Token) FindSpecialToken(string text, int from, int[] next)
+    /// <summary>Normalizes and tokenizes text[start..end), which holds no non-normalized added token; true once <paramref name="stopAt"/> tokens exist.</summary>
+    private bool AppendSegment(string text, int start, int end, NormalizedBuffer buffer, List<NormalizedWord> words, ref int word,
+        TokenSequence sequence, int? stopAt)
     {
-        int best = -1;
-        (string, int) found = default;
-        for (int k = 0; k < _specialTokens.Length; k++)
+        buffer.Clear();
+        words.Clear();
+        var normalized = _added.NormalizedMatcher;
+        if (normalized is null)
         {
-            if (next[k] >= 0 && next[k] < from)
+            // No normalized added token: normalization and pre-tokenization in one pass.
+            _normalizer.AppendWords(text, start, end, buffer, words);
+            return AppendWords(buffer, words, ref word, sequence, stopAt);
+        }
+        _normalizer.AppendNormalized(text, start, end, buffer);
+        var chars = buffer.Slice(0, buffer.Length);
+        var state = new MatchState();
+        int position = 0;
+        while (position < buffer.Length)
+        {
+            bool found = normalized.TryNext(chars, ref state, out var match);
+            int pieceEnd = found ? match.Start : buffer.Length;
+            if (pieceEnd > position)
             {
-                next[k] = text.IndexOf(_specialTokens[k].Text, from, StringComparison.Ordinal);
+                words.Clear();
+                BertTextNormalizer.AppendPreTokenizedWords(buffer, position, pieceEnd, words);
+                if (AppendWords(buffer, words, ref word, sequence, stopAt))
+                {
+                    return true;
+                }
             }
-            // _specialTokens is longest first, so a strictly earlier match is needed to replace the current one.
-            if (next[k] >= 0 && (best < 0 || next[k] < best))
+            if (!found)
             {
-                best = next[k];
-                found = _specialTokens[k];
+                break;
+            }
+            // A normalized added token: its string is the normalized text it matched, its offsets those of its characters.
+            sequence.Add(match.Id, (buffer.OriginalStart(match.Start), buffer.OriginalEnd(match.Stop - 1)), word++,
+                match.Stop - match.Start == match.PatternLength ? null : chars[match.Start..match.Stop].ToString());
+            position = match.Stop;
+        }
+        return false;
+    }
+
+    private bool AppendWords(NormalizedBuffer buffer, List<NormalizedWord> words, ref int word, TokenSequence sequence, int? stopAt)
+    {
+        foreach (var w in words)
+        {
+            AppendWordPieces(buffer, w, word++, sequence);
+            if (sequence.Count >= stopAt)
+            {
+                return true;
             }
         }
-        return (best, found);
+        return false;
     }
 
     private void AppendWordPieces(NormalizedBuffer buffer, NormalizedWord word, int wordIndex, TokenSequence sequence)
@@ -99,11 +142,9 @@ public sealed partial class BertTokenizer
         {
             // Greedy longest-match-first gives a word found whole in the vocabulary as that one token: most words are,
             // and a dictionary lookup is cheaper than a WordPiece pass.
-            if (_ids.TryGetValue(chars.ToString(), out var whole) && !_specialIds.Contains(whole))
+            if (_ids.TryGetValue(chars.ToString(), out var whole) && !_added.SpecialIds.Contains(whole))
             {
-                sequence.Ids.Add(whole);
-                sequence.Offsets.Add((buffer.OriginalStart(word.Start), buffer.OriginalEnd(word.End - 1)));
-                sequence.Words.Add(wordIndex);
+                sequence.Add(whole, (buffer.OriginalStart(word.Start), buffer.OriginalEnd(word.End - 1)), wordIndex);
                 return;
             }
             var ids = _wordPiece.EncodeToIds(chars, considerPreTokenization: false, considerNormalization: false);
@@ -118,17 +159,13 @@ public sealed partial class BertTokenizer
                         throw new InvalidOperationException(
                             $"WordPiece returned '{_tokens[ids[k]]}', which does not fit the word '{chars.ToString()}'.");
                     }
-                    sequence.Ids.Add(ids[k]);
-                    sequence.Offsets.Add((buffer.OriginalStart(position), buffer.OriginalEnd(position + length - 1)));
-                    sequence.Words.Add(wordIndex);
+                    sequence.Add(ids[k], (buffer.OriginalStart(position), buffer.OriginalEnd(position + length - 1)), wordIndex);
                     position += length;
                 }
                 return;
             }
         }
-        sequence.Ids.Add(UnknownTokenId);
-        sequence.Offsets.Add((buffer.OriginalStart(word.Start), buffer.OriginalEnd(word.End - 1)));
-        sequence.Words.Add(wordIndex);
+        sequence.Add(UnknownTokenId, (buffer.OriginalStart(word.Start), buffer.OriginalEnd(word.End - 1)), wordIndex);
     }
 
     /// <summary>Tokenizes, truncates into windows and adds special tokens; no padding.</summary>
@@ -359,6 +396,7 @@ public sealed partial class BertTokenizer
         private readonly int?[] _sequences = new int?[length];
         private readonly int[] _special = new int[length];
         private readonly int[] _attention = new int[length];
+        private string?[]? _values;
 
         public int Count { get; private set; }
 
@@ -370,6 +408,7 @@ public sealed partial class BertTokenizer
         {
             for (int i = window.Start; i < window.Stop; i++)
             {
+                SetValue(sequence.Values?[i]);
                 Add(sequence.Ids[i], sequenceId, sequence.Offsets[i], sequence.Words[i], sequenceId, 0, 1);
             }
         }
@@ -378,8 +417,18 @@ public sealed partial class BertTokenizer
         {
             for (int i = 0; i < encoding.Length; i++)
             {
+                SetValue(encoding.Value(i));
                 Add(encoding.Ids[i], encoding.TypeIds[i], encoding.Offsets[i], encoding.WordIds[i], encoding.SequenceIds[i],
                     encoding.SpecialTokensMask[i], encoding.AttentionMask[i]);
+            }
+        }
+
+        /// <summary>Sets the token string of the next position, when it differs from the id's.</summary>
+        private void SetValue(string? value)
+        {
+            if (value is not null)
+            {
+                (_values ??= new string?[_ids.Length])[Count] = value;
             }
         }
 
@@ -397,7 +446,7 @@ public sealed partial class BertTokenizer
 
         public Encoding Build(int sampleIndex, Func<int, string> tokenOf) =>
             Count == _ids.Length
-                ? new(_ids, _types, _offsets, _words, _sequences, _special, _attention, sampleIndex, tokenOf)
+                ? new(_ids, _types, _offsets, _words, _sequences, _special, _attention, sampleIndex, tokenOf, _values)
                 : throw new InvalidOperationException($"Encoding filled {Count} of {_ids.Length} positions.");
     }
 }

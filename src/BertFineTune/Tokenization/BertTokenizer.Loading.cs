@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace BertFineTune.Tokenization;
 
@@ -38,21 +39,26 @@ public sealed partial class BertTokenizer
 
     /// <summary>
     /// Loads a <c>tokenizer.json</c> with a WordPiece model. Its normaliser settings (lower-casing, accents, CJK) and
-    /// special tokens are read; <paramref name="configure"/> may adjust the result.
+    /// its <c>added_tokens</c> are read, the added tokens with every option (<see cref="AddedToken"/>) and with their
+    /// ids assigned again as the tokenizers crate's deserialiser does (<c>add_tokens</c> in file order);
+    /// <paramref name="configure"/> may adjust the settings.
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not a WordPiece tokenizer or its vocabulary has gaps.</exception>
+    /// <exception cref="InvalidDataException">The file is not a WordPiece tokenizer, its vocabulary has gaps, or an added token is malformed.</exception>
     public static BertTokenizer FromTokenizerJson(string path, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
     {
-        var (vocabulary, options, specials) = ReadTokenizerJson(path, new BertTokenizerOptions());
-        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, specials);
+        var (vocabulary, options, added) = ReadTokenizerJson(path, new BertTokenizerOptions());
+        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added);
     }
 
     /// <summary>
     /// Loads the tokenizer of a model folder: <c>tokenizer.json</c> when present, else <c>vocab.txt</c>, with
     /// <c>tokenizer_config.json</c>'s settings on top; <c>model_max_length</c> is capped at <c>config.json</c>'s
-    /// <c>max_position_embeddings</c>. <paramref name="configure"/> may override any setting last.
+    /// <c>max_position_embeddings</c>. <paramref name="configure"/> may override any setting last. The added tokens are
+    /// those of <c>tokenizer_config.json</c>'s <c>added_tokens_decoder</c> when it has one, else those of
+    /// <c>tokenizer.json</c>'s <c>added_tokens</c>, as transformers' <c>from_pretrained</c> chooses.
     /// </summary>
     /// <exception cref="FileNotFoundException">The folder has neither tokenizer.json nor vocab.txt.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed; the message names the file and field.</exception>
     public static BertTokenizer FromFolder(string folder, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(folder);
@@ -60,10 +66,10 @@ public sealed partial class BertTokenizer
         var vocab = Path.Combine(folder, VocabFileName);
         IReadOnlyList<string> vocabulary;
         var options = new BertTokenizerOptions();
-        IEnumerable<string>? specials = null;
+        IReadOnlyList<AddedToken>? added = null;
         if (File.Exists(json))
         {
-            (vocabulary, options, specials) = ReadTokenizerJson(json, options);
+            (vocabulary, options, added) = ReadTokenizerJson(json, options);
         }
         else if (File.Exists(vocab))
         {
@@ -77,7 +83,9 @@ public sealed partial class BertTokenizer
         var configPath = Path.Combine(folder, TokenizerConfigFileName);
         if (File.Exists(configPath))
         {
-            options = ApplyTokenizerConfig(configPath, options);
+            (options, var decoder) = ApplyTokenizerConfig(configPath, options);
+            // transformers reads tokenizer.json's added_tokens only when tokenizer_config.json has no added_tokens_decoder.
+            added = decoder ?? added;
         }
         var modelConfig = Path.Combine(folder, "config.json");
         if (File.Exists(modelConfig))
@@ -88,21 +96,33 @@ public sealed partial class BertTokenizer
                 options = options with { ModelMaxLength = Math.Min(options.ModelMaxLength ?? max, max) };
             }
         }
-        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, specials);
+        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added);
     }
 
     /// <summary>
-    /// Writes <c>vocab.txt</c> and <c>tokenizer_config.json</c> to <paramref name="folder"/> (each atomically), which
-    /// transformers' <c>AutoTokenizer.from_pretrained</c> and <see cref="FromFolder"/> both load. A <c>tokenizer.json</c>
-    /// already in the folder is removed, because loaders prefer it and it would no longer describe this tokenizer.
+    /// Writes the tokenizer to <paramref name="folder"/> (each file atomically): <c>tokenizer.json</c> as the tokenizers
+    /// crate serialises a BERT tokenizer (the layout transformers 5's <c>save_pretrained</c> writes), with every added
+    /// token in <c>added_tokens</c>; <c>tokenizer_config.json</c> with the settings and the same added tokens in
+    /// <c>added_tokens_decoder</c> (as transformers writes it next to a <c>vocab.txt</c>); and <c>vocab.txt</c>, the
+    /// WordPiece vocabulary alone. <see cref="FromFolder"/> and transformers' <c>AutoTokenizer.from_pretrained</c> both
+    /// load the folder back with the same ids.
     /// </summary>
     public void Save(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
         Directory.CreateDirectory(folder);
+        // Characters written as they are (not \uXXXX), as Python's json.dumps(ensure_ascii=False) writes them.
+        var indented = new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         Checkpoints.AtomicFile.WriteText(Path.Combine(folder, VocabFileName), string.Join("\n", _tokens) + "\n");
-        var config = new System.Text.Json.Nodes.JsonObject
+        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, TokenizerJsonFileName), TokenizerJson().ToJsonString(indented) + "\n");
+        var decoder = new JsonObject();
+        foreach (var (id, token) in _added.TokensById.OrderBy(t => t.Key))
         {
+            decoder[id.ToString(System.Globalization.CultureInfo.InvariantCulture)] = AddedTokenJson(token, null);
+        }
+        var config = new JsonObject
+        {
+            ["added_tokens_decoder"] = decoder,
             ["tokenizer_class"] = "BertTokenizer",
             ["do_lower_case"] = Options.DoLowerCase,
             ["strip_accents"] = Options.StripAccents,
@@ -118,12 +138,87 @@ public sealed partial class BertTokenizer
         {
             config["model_max_length"] = max;
         }
-        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, TokenizerConfigFileName),
-            config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Delete(Path.Combine(folder, TokenizerJsonFileName));
+        Checkpoints.AtomicFile.WriteText(Path.Combine(folder, TokenizerConfigFileName), config.ToJsonString(indented) + "\n");
     }
 
-    private static (IReadOnlyList<string> Vocabulary, BertTokenizerOptions Options, List<string> Specials) ReadTokenizerJson(
+    /// <summary>This tokenizer as the tokenizers crate serialises a BERT tokenizer (field order of <c>serialization.rs</c>).</summary>
+    private JsonObject TokenizerJson()
+    {
+        var added = new JsonArray();
+        foreach (var (id, token) in _added.TokensById.OrderBy(t => t.Key))
+        {
+            added.Add(AddedTokenJson(token, id));
+        }
+        var vocab = new JsonObject();
+        for (int i = 0; i < _tokens.Length; i++)
+        {
+            vocab[_tokens[i]] = i;
+        }
+        JsonObject Special(string token, int id) => new()
+        {
+            ["SpecialToken"] = new JsonObject { ["id"] = token, ["type_id"] = id },
+        };
+        JsonObject Sequence(string name, int typeId) => new()
+        {
+            ["Sequence"] = new JsonObject { ["id"] = name, ["type_id"] = typeId },
+        };
+        return new JsonObject
+        {
+            ["version"] = "1.0",
+            ["truncation"] = null,
+            ["padding"] = null,
+            ["added_tokens"] = added,
+            ["normalizer"] = new JsonObject
+            {
+                ["type"] = "BertNormalizer",
+                ["clean_text"] = true,
+                ["handle_chinese_chars"] = Options.TokenizeChineseChars,
+                ["strip_accents"] = Options.StripAccents,
+                ["lowercase"] = Options.DoLowerCase,
+            },
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "BertPreTokenizer" },
+            ["post_processor"] = new JsonObject
+            {
+                ["type"] = "TemplateProcessing",
+                ["single"] = new JsonArray(Special(Options.ClsToken, 0), Sequence("A", 0), Special(Options.SepToken, 0)),
+                ["pair"] = new JsonArray(Special(Options.ClsToken, 0), Sequence("A", 0), Special(Options.SepToken, 0),
+                    Sequence("B", 1), Special(Options.SepToken, 1)),
+                ["special_tokens"] = new JsonObject
+                {
+                    [Options.ClsToken] = new JsonObject { ["id"] = Options.ClsToken, ["ids"] = new JsonArray(ClsTokenId), ["tokens"] = new JsonArray(Options.ClsToken) },
+                    [Options.SepToken] = new JsonObject { ["id"] = Options.SepToken, ["ids"] = new JsonArray(SepTokenId), ["tokens"] = new JsonArray(Options.SepToken) },
+                },
+            },
+            ["decoder"] = new JsonObject { ["type"] = "WordPiece", ["prefix"] = Options.ContinuingSubwordPrefix, ["cleanup"] = Options.CleanUpTokenizationSpaces },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "WordPiece",
+                ["unk_token"] = Options.UnknownToken,
+                ["continuing_subword_prefix"] = Options.ContinuingSubwordPrefix,
+                ["max_input_chars_per_word"] = Options.MaxInputCharsPerWord,
+                ["vocab"] = vocab,
+            },
+        };
+    }
+
+    /// <summary>An added token as tokenizer.json (with <paramref name="id"/>) or added_tokens_decoder (without) holds it.</summary>
+    private static JsonObject AddedTokenJson(AddedToken token, int? id)
+    {
+        var json = new JsonObject();
+        if (id is { } value)
+        {
+            json["id"] = value;
+        }
+        json["content"] = token.Content;
+        json["single_word"] = token.SingleWord;
+        json["lstrip"] = token.LStrip;
+        json["rstrip"] = token.RStrip;
+        json["normalized"] = token.IsNormalized;
+        json["special"] = token.Special;
+        return json;
+    }
+
+    private static (IReadOnlyList<string> Vocabulary, BertTokenizerOptions Options, List<AddedToken> Added) ReadTokenizerJson(
         string path, BertTokenizerOptions options)
     {
         using var document = ParseJson(path);
@@ -180,23 +275,85 @@ public sealed partial class BertTokenizer
         {
             options = options with { CleanUpTokenizationSpaces = BoolOr(decoder, "cleanup", options.CleanUpTokenizationSpaces) };
         }
-        var specials = new List<string>();
-        if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
+        var addedTokens = new List<AddedToken>();
+        if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind != JsonValueKind.Null)
         {
+            if (added.ValueKind != JsonValueKind.Array)
+            {
+                throw new InvalidDataException($"{path}: added_tokens must be an array of tokens.");
+            }
+            int index = 0;
             foreach (var token in added.EnumerateArray())
             {
-                if (token.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String
-                    && BoolOr(token, "special", false))
-                {
-                    specials.Add(content.GetString()!);
-                }
+                // The ids in the file are not used: the crate's deserialiser adds the tokens in file order and assigns ids
+                // again (a token of the WordPiece vocabulary keeps its id, a new one gets the next id past it).
+                addedTokens.Add(ReadAddedToken(token, path, $"added_tokens[{index++}]"));
             }
         }
-        return (vocabulary, options, specials);
+        return (vocabulary, options, addedTokens);
     }
 
-    /// <summary>Applies <c>tokenizer_config.json</c>: casing, accents, CJK, model_max_length and special token names.</summary>
-    private static BertTokenizerOptions ApplyTokenizerConfig(string path, BertTokenizerOptions options)
+    /// <summary>
+    /// One added token as tokenizer.json's <c>added_tokens</c> or tokenizer_config.json's <c>added_tokens_decoder</c>
+    /// writes it: <c>content</c>, and the booleans <c>single_word</c>, <c>lstrip</c>, <c>rstrip</c>, <c>normalized</c>,
+    /// <c>special</c>. A missing boolean takes the tokenizers crate's <c>AddedToken::from</c> default (false;
+    /// <c>normalized</c> = not <c>special</c>).
+    /// </summary>
+    private static AddedToken ReadAddedToken(JsonElement element, string path, string where)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidDataException($"{path}: {where} must be an object with a \"content\" string.");
+        }
+        if (!element.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
+        {
+            throw new InvalidDataException($"{path}: {where} has no \"content\" string.");
+        }
+        bool? Flag(string name) =>
+            !element.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
+            : value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean()
+            : throw new InvalidDataException($"{path}: {where}.{name} must be true or false, got {value.GetRawText()}.");
+        return new AddedToken(content.GetString()!)
+        {
+            SingleWord = Flag("single_word") ?? false,
+            LStrip = Flag("lstrip") ?? false,
+            RStrip = Flag("rstrip") ?? false,
+            Normalized = Flag("normalized"),
+            Special = Flag("special") ?? false,
+        };
+    }
+
+    /// <summary>
+    /// tokenizer_config.json's <c>added_tokens_decoder</c> (<c>{"id": token}</c>), in id order as transformers adds them
+    /// (<c>TokenizersBackend.__init__</c> sorts by id); null when the file has none.
+    /// </summary>
+    private static List<AddedToken>? ReadAddedTokensDecoder(JsonElement root, string path)
+    {
+        if (!root.TryGetProperty("added_tokens_decoder", out var decoder) || decoder.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+        if (decoder.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidDataException($"{path}: added_tokens_decoder must be an object of id to token.");
+        }
+        var byId = new SortedDictionary<int, AddedToken>();
+        foreach (var entry in decoder.EnumerateObject())
+        {
+            if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+            {
+                throw new InvalidDataException($"{path}: added_tokens_decoder key '{entry.Name}' is not a token id.");
+            }
+            byId[id] = ReadAddedToken(entry.Value, path, $"added_tokens_decoder[\"{entry.Name}\"]");
+        }
+        return [.. byId.Values];
+    }
+
+    /// <summary>
+    /// Applies <c>tokenizer_config.json</c>: casing, accents, CJK, model_max_length and special token names; also
+    /// returns its added_tokens_decoder (null when absent).
+    /// </summary>
+    private static (BertTokenizerOptions Options, List<AddedToken>? Added) ApplyTokenizerConfig(string path, BertTokenizerOptions options)
     {
         using var document = ParseJson(path);
         var root = document.RootElement;
@@ -235,7 +392,7 @@ public sealed partial class BertTokenizer
         {
             options = options with { CleanUpTokenizationSpaces = cleanUp.GetBoolean() };
         }
-        return options;
+        return (options, ReadAddedTokensDecoder(root, path));
     }
 
     private static JsonDocument ParseJson(string path)

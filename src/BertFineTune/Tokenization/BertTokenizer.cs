@@ -8,9 +8,11 @@ namespace BertFineTune.Tokenization;
 /// A BERT WordPiece tokenizer that encodes exactly as Hugging Face's fast BERT tokenizer: the same normalisation,
 /// special-token handling, truncation strategies, overflow windows, offsets into the original text, word and sequence
 /// ids, padding and decoding. Microsoft.ML.Tokenizers' <c>WordPieceTokenizer</c> splits words into pieces; normalisation
-/// and pre-tokenisation are this library's, because Microsoft.ML.Tokenizers 2.0's differ from transformers'.
+/// and pre-tokenisation are this library's, because Microsoft.ML.Tokenizers 2.0's differ from transformers'. Added tokens
+/// (<see cref="AddedToken"/>: the named special tokens, a tokenizer file's <c>added_tokens</c>, <see cref="AddTokens(IEnumerable{string}, bool)"/>)
+/// are matched before WordPiece runs, as the tokenizers crate's <c>AddedVocabulary</c> does.
 /// </summary>
-/// <remarks>Immutable: one instance may be used from any number of threads at once.</remarks>
+/// <remarks>Immutable: one instance may be used from any number of threads at once; <c>AddTokens</c> returns a new one.</remarks>
 public sealed partial class BertTokenizer
 {
     private readonly MlWordPiece _wordPiece;
@@ -19,11 +21,10 @@ public sealed partial class BertTokenizer
     private readonly Dictionary<string, int> _ids;
     private readonly int[] _pieceLength;
     private readonly int[] _continuationLength;
-    private readonly (string Text, int Id)[] _specialTokens;
-    private readonly HashSet<int> _specialIds;
+    private readonly AddedVocabulary _added;
     private readonly Func<int, string> _tokenOf;
 
-    private BertTokenizer(IReadOnlyList<string> vocabulary, BertTokenizerOptions options, IEnumerable<string>? extraSpecialTokens)
+    private BertTokenizer(IReadOnlyList<string> vocabulary, BertTokenizerOptions options, IEnumerable<AddedToken>? addedTokens)
     {
         Options = options;
         _tokenOf = IdToToken;
@@ -35,24 +36,16 @@ public sealed partial class BertTokenizer
             _ids[_tokens[i]] = i;
         }
 
-        UnknownTokenId = RequireToken(options.UnknownToken, nameof(options.UnknownToken));
-        ClsTokenId = RequireToken(options.ClsToken, nameof(options.ClsToken));
-        SepTokenId = RequireToken(options.SepToken, nameof(options.SepToken));
-        PadTokenId = RequireToken(options.PadToken, nameof(options.PadToken));
-        MaskTokenId = RequireToken(options.MaskToken, nameof(options.MaskToken));
-
-        var special = new[] { options.PadToken, options.UnknownToken, options.ClsToken, options.SepToken, options.MaskToken }
-            .Concat(extraSpecialTokens ?? []).Distinct(StringComparer.Ordinal)
-            .Where(_ids.ContainsKey).ToList();
-        // Longest first, so that of two tokens starting at one position the longer wins, as the added-vocabulary matcher does.
-        _specialTokens = special.OrderByDescending(t => t.Length).Select(t => (t, _ids[t])).ToArray();
-        _specialIds = [.. _specialTokens.Select(t => t.Id)];
-
         var prefix = options.ContinuingSubwordPrefix;
         _pieceLength = _tokens.Select(t => t.Length).ToArray();
         _continuationLength = _tokens.Select(t => t.StartsWith(prefix, StringComparison.Ordinal) ? t.Length - prefix.Length : -1).ToArray();
 
         _normalizer = new BertTextNormalizer(options.DoLowerCase, options.EffectiveStripAccents, options.TokenizeChineseChars);
+        // The unknown token must be a WordPiece token: the WordPiece model emits it.
+        if (!_ids.ContainsKey(options.UnknownToken))
+        {
+            throw MissingSpecialToken(nameof(options.UnknownToken), options.UnknownToken);
+        }
         using var vocabStream = new MemoryStream(new UTF8Encoding(false).GetBytes(string.Join("\n", _tokens) + "\n"));
         _wordPiece = MlWordPiece.Create(vocabStream, new MlWordPieceOptions
         {
@@ -61,13 +54,78 @@ public sealed partial class BertTokenizer
             // The code-point limit is applied here; Microsoft.ML.Tokenizers counts UTF-16 units, at most two per code point.
             MaxInputCharsPerWord = Math.Max(2 * options.MaxInputCharsPerWord, 2),
         });
+
+        // The file's added tokens first (tokenizer.json's added_tokens or tokenizer_config.json's added_tokens_decoder),
+        // then the named special tokens, as special and not normalized: transformers' TokenizersBackend.__init__ adds the
+        // named special tokens that are not added yet the same way, so "[MASK]" in a text is always one token.
+        var given = (addedTokens ?? []).ToList();
+        var named = NamedSpecialTokens(options);
+        foreach (var (option, token) in named)
+        {
+            if (!_ids.ContainsKey(token) && !given.Any(t => t.Content == token))
+            {
+                throw MissingSpecialToken(option, token);
+            }
+        }
+        _added = AddedVocabulary.Empty.With(
+            given.Concat(named.Select(n => new AddedToken(n.Token) { Special = true, Normalized = false })),
+            BaseTokenToId, _tokens.Length, _normalizer, out _);
+        SetSpecialTokenIds(out var unk, out var cls, out var sep, out var pad, out var mask);
+        (UnknownTokenId, ClsTokenId, SepTokenId, PadTokenId, MaskTokenId) = (unk, cls, sep, pad, mask);
     }
+
+    /// <summary>A tokenizer sharing <paramref name="source"/>'s WordPiece vocabulary, with other options or added tokens.</summary>
+    private BertTokenizer(BertTokenizer source, BertTokenizerOptions options, AddedVocabulary added)
+    {
+        Options = options;
+        _tokenOf = IdToToken;
+        _tokens = source._tokens;
+        _ids = source._ids;
+        _pieceLength = source._pieceLength;
+        _continuationLength = source._continuationLength;
+        _normalizer = source._normalizer;
+        _wordPiece = source._wordPiece;
+        _added = added;
+        SetSpecialTokenIds(out var unk, out var cls, out var sep, out var pad, out var mask);
+        (UnknownTokenId, ClsTokenId, SepTokenId, PadTokenId, MaskTokenId) = (unk, cls, sep, pad, mask);
+    }
+
+    private static (string Option, string Token)[] NamedSpecialTokens(BertTokenizerOptions options) =>
+    [
+        (nameof(options.PadToken), options.PadToken), (nameof(options.UnknownToken), options.UnknownToken),
+        (nameof(options.ClsToken), options.ClsToken), (nameof(options.SepToken), options.SepToken),
+        (nameof(options.MaskToken), options.MaskToken),
+    ];
+
+    private void SetSpecialTokenIds(out int unk, out int cls, out int sep, out int pad, out int mask)
+    {
+        int Require(string option, string token) => TokenToId(token) ?? throw MissingSpecialToken(option, token);
+        unk = Require(nameof(Options.UnknownToken), Options.UnknownToken);
+        cls = Require(nameof(Options.ClsToken), Options.ClsToken);
+        sep = Require(nameof(Options.SepToken), Options.SepToken);
+        pad = Require(nameof(Options.PadToken), Options.PadToken);
+        mask = Require(nameof(Options.MaskToken), Options.MaskToken);
+    }
+
+    private static ArgumentException MissingSpecialToken(string option, string token) =>
+        new($"The vocabulary has no {option} '{token}'; set {option} to a token it has.", option);
+
+    private int? BaseTokenToId(string token) => _ids.TryGetValue(token, out var id) ? id : null;
 
     /// <summary>The settings this tokenizer was built with.</summary>
     public BertTokenizerOptions Options { get; }
 
-    /// <summary>Number of tokens in the vocabulary.</summary>
-    public int VocabularySize => _tokens.Length;
+    /// <summary>
+    /// Number of token ids: the WordPiece vocabulary plus the added tokens past it (transformers' <c>len(tokenizer)</c>,
+    /// the size to give <c>BertTaskModel.ResizeTokenEmbeddings</c>).
+    /// </summary>
+    public int VocabularySize => Math.Max(_tokens.Length, _added.MaxId + 1);
+
+    /// <summary>
+    /// Every added token by id (transformers' <c>added_tokens_decoder</c>): the named special tokens (<c>[PAD]</c>,
+    /// <c>[UNK]</c>, <c>[CLS]</c>, <c>[SEP]</c>, <c>[MASK]</c>) and those of the tokenizer file or of <see cref="AddTokens(IEnumerable{AddedToken}, bool)"/>.
+    /// </summary>
+    public IReadOnlyDictionary<int, AddedToken> AddedTokensDecoder => _added.TokensById;
 
     /// <summary>Id of the unknown token.</summary>
     public int UnknownTokenId { get; }
@@ -84,27 +142,66 @@ public sealed partial class BertTokenizer
     /// <summary>Id of <c>[MASK]</c>.</summary>
     public int MaskTokenId { get; }
 
-    /// <summary>Ids of every special token (skipped by <see cref="Decode"/> on request).</summary>
-    public IReadOnlySet<int> SpecialTokenIds => _specialIds;
+    /// <summary>Ids of every special added token, the named ones included (skipped by <see cref="Decode"/> on request).</summary>
+    public IReadOnlySet<int> SpecialTokenIds => _added.SpecialIds;
 
     /// <summary>This tokenizer with <see cref="BertTokenizerOptions.ModelMaxLength"/> set to <paramref name="maxLength"/>.</summary>
     public BertTokenizer WithModelMaxLength(int maxLength) =>
-        Options.ModelMaxLength == maxLength
-            ? this
-            : new BertTokenizer(_tokens, Options with { ModelMaxLength = maxLength }, _specialTokens.Select(t => t.Text));
+        Options.ModelMaxLength == maxLength ? this : new BertTokenizer(this, Options with { ModelMaxLength = maxLength }, _added);
 
-    /// <summary>The id of <paramref name="token"/>, or null when it is not in the vocabulary.</summary>
-    public int? TokenToId(string token) => _ids.TryGetValue(token, out var id) ? id : null;
+    /// <summary>
+    /// A new tokenizer with <paramref name="tokens"/> added (transformers' <c>add_tokens(new_tokens, special_tokens)</c>);
+    /// this one is unchanged. A string becomes an <see cref="AddedToken"/> that is normalized, or, with
+    /// <paramref name="specialTokens"/>, special and not normalized (the tokenizers crate's <c>add_tokens</c> and
+    /// <c>add_special_tokens</c>). Ids are assigned as <c>AddedVocabulary::add_tokens</c> does: a token already in the
+    /// vocabulary keeps its id, a new one gets the next id past the vocabulary. Resize the model's word embeddings to
+    /// the new <see cref="VocabularySize"/> before training (<c>BertTaskModel.ResizeTokenEmbeddings</c>, or
+    /// <c>BertModelBuilder.WithAddedTokens</c>, which does both).
+    /// </summary>
+    /// <exception cref="ArgumentException">A token is null, or two normalized tokens have the same normalized form.</exception>
+    public BertTokenizer AddTokens(IEnumerable<string> tokens, bool specialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        return AddTokens(tokens.Select(t => new AddedToken(t ?? throw new ArgumentException("A token is null.", nameof(tokens)))), specialTokens);
+    }
 
-    /// <summary>The token string of <paramref name="id"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The id is outside the vocabulary.</exception>
+    /// <summary>
+    /// A new tokenizer with <paramref name="tokens"/> added, with their matching options; with
+    /// <paramref name="specialTokens"/> each is made special (transformers' <c>add_special_tokens</c>). See
+    /// <see cref="AddTokens(IEnumerable{string}, bool)"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A token is null, or two normalized tokens have the same normalized form.</exception>
+    public BertTokenizer AddTokens(IEnumerable<AddedToken> tokens, bool specialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        var list = tokens.Select(t => t is null ? throw new ArgumentException("A token is null.", nameof(tokens)) : specialTokens ? t with { Special = true } : t).ToList();
+        var added = _added.With(list, BaseTokenToId, _tokens.Length, _normalizer, out int count);
+        return count == 0 ? this : new BertTokenizer(this, Options, added);
+    }
+
+    /// <summary>The id of <paramref name="token"/> (an added token's content, or a WordPiece token), or null when it has none.</summary>
+    public int? TokenToId(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        return _added.TryGetId(token, out var added) ? added : BaseTokenToId(token);
+    }
+
+    /// <summary>
+    /// The token string of <paramref name="id"/>: an added token's content (its normalized form for a normalized token,
+    /// as the tokenizers crate's <c>id_to_token</c>), else the WordPiece token.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">No token has this id.</exception>
     public string IdToToken(int id) =>
-        (uint)id < (uint)_tokens.Length
-            ? _tokens[id]
-            : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is outside the vocabulary of {_tokens.Length} tokens.");
+        _added.TryGetToken(id, out var added) ? added
+        : (uint)id < (uint)_tokens.Length ? _tokens[id]
+        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is outside the vocabulary of {VocabularySize} tokens.");
 
-    /// <summary>The WordPiece tokens of <paramref name="text"/>, without special tokens.</summary>
-    public IReadOnlyList<string> Tokenize(string text) => Split(text).Ids.Select(IdToToken).ToList();
+    /// <summary>The tokens of <paramref name="text"/>, without special tokens added around it (transformers' <c>tokenize</c>).</summary>
+    public IReadOnlyList<string> Tokenize(string text)
+    {
+        var sequence = Split(text);
+        return sequence.Ids.Select((id, i) => sequence.Values?[i] ?? IdToToken(id)).ToList();
+    }
 
     /// <summary>Encodes a text, or a text pair, into its first (or only) window.</summary>
     /// <exception cref="ArgumentException">The options cannot be satisfied (where transformers raises too).</exception>
@@ -155,8 +252,11 @@ public sealed partial class BertTokenizer
 
     /// <summary>
     /// Turns ids back into text as transformers does: pieces joined, <c>##</c> continuations glued to the previous piece,
-    /// and (by default) the space before <c>. ? ! ,</c> removed.
+    /// and (by default) the space before <c>. ? ! ,</c> removed. With <paramref name="skipSpecialTokens"/>, tokens whose
+    /// string is a special added token's content are left out (the tokenizers crate's <c>decode</c>); added tokens
+    /// decode to their content (or normalized form) like any other piece.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id has no token.</exception>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -165,11 +265,11 @@ public sealed partial class BertTokenizer
         bool first = true;
         foreach (var id in ids)
         {
-            if (skipSpecialTokens && _specialIds.Contains(id))
+            var token = IdToToken(id);
+            if (skipSpecialTokens && _added.IsSpecialToken(token))
             {
                 continue;
             }
-            var token = IdToToken(id);
             if (!first)
             {
                 token = token.StartsWith(prefix, StringComparison.Ordinal) ? token[prefix.Length..] : " " + token;
@@ -204,9 +304,4 @@ public sealed partial class BertTokenizer
                 + "make MaxLength a multiple of it, or turn one of them off.", nameof(options));
         }
     }
-
-    private int RequireToken(string token, string option) =>
-        _ids.TryGetValue(token, out var id)
-            ? id
-            : throw new ArgumentException($"The vocabulary has no {option} '{token}'; set {option} to a token it has.", option);
 }

@@ -7,8 +7,9 @@ namespace BertFineTune.Tokenization;
 public sealed class Encoding
 {
     internal Encoding(int[] ids, int[] typeIds, (int Start, int End)[] offsets, int?[] wordIds, int?[] sequenceIds,
-        int[] specialTokensMask, int[] attentionMask, int sampleIndex, Func<int, string> tokenOf)
+        int[] specialTokensMask, int[] attentionMask, int sampleIndex, Func<int, string> tokenOf, string?[]? values = null)
     {
+        _values = values;
         Ids = ids;
         TypeIds = typeIds;
         Offsets = offsets;
@@ -21,6 +22,12 @@ public sealed class Encoding
     }
 
     private readonly Func<int, string> _tokenOf;
+
+    // The text an added token matched, where it took white space (lstrip/rstrip); null where the token string is the id's.
+    private readonly string?[]? _values;
+
+    /// <summary>The token string at <paramref name="index"/> when it is not the id's own, else null.</summary>
+    internal string? Value(int index) => _values?[index];
 
     /// <summary>Token ids (<c>input_ids</c>).</summary>
     public IReadOnlyList<int> Ids { get; }
@@ -49,6 +56,9 @@ public sealed class Encoding
     /// <summary>Number of tokens, padding included.</summary>
     public int Length => Ids.Count;
 
-    /// <summary>The token strings (<c>[CLS]</c>, <c>hello</c>, <c>##s</c>, …).</summary>
-    public IReadOnlyList<string> Tokens => Ids.Select(_tokenOf).ToList();
+    /// <summary>
+    /// The token strings (<c>[CLS]</c>, <c>hello</c>, <c>##s</c>, …); an added token that took white space (lstrip or
+    /// rstrip) shows the text it matched, white space included, as the tokenizers crate's <c>Encoding.tokens</c> does.
+    /// </summary>
+    public IReadOnlyList<string> Tokens => Ids.Select((id, i) => _values?[i] ?? _tokenOf(id)).ToList();
 }
