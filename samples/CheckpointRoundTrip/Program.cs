@@ -12,7 +12,7 @@ if (args.Length is < 1 or > 2)
 var source = args[0];
 var target = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "bertfinetune-roundtrip");
 
-using var model = BertTaskModel.FromPretrained(source);
+using var model = BertForTask.FromPretrained(source);
 model.eval();
 var config = model.Config;
 Console.WriteLine($"{model.Head.ArchitectureName}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, "
@@ -38,7 +38,7 @@ foreach (var (name, value) in before.Tensors)
 }
 
 model.Save(target);
-using var reloaded = BertTaskModel.FromPretrained(target, new PretrainedLoadOptions { Strict = true });
+using var reloaded = BertForTask.FromPretrained(target, new PretrainedLoadOptions { Strict = true });
 reloaded.eval();
 using var after = reloaded.Forward(batch);
 bool identical = before.Tensors.All(p => p.Value.eq(after[p.Key]).all().item<bool>());

@@ -38,7 +38,7 @@ var config = new BertConfig
     Labels = ["negative", "positive"],
 };
 random.manual_seed(7);
-using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+using var model = new BertForTask(config, new SequenceClassificationHead(config));
 
 
 var options = new TrainerOptions

@@ -142,7 +142,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     {
         var config = shape.Config();
         random.manual_seed(17);
-        using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+        using var model = new BertForTask(config, new SequenceClassificationHead(config));
         using var scope = NewDisposeScope();
         var batches = Enumerable.Range(0, 2).Select(_ => new BertBatch(
             randint(1000, Shape.VocabSize, [shape.Batch, shape.Sequence], dtype: ScalarType.Int64),
@@ -201,7 +201,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
         double Run(bool mixed)
         {
             random.manual_seed(7);
-            using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+            using var model = new BertForTask(config, new SequenceClassificationHead(config));
             var trainer = new Trainer(model, Quiet(new TrainerOptions
             {
                 LearningRate = 1e-3, WeightDecay = 0.01, WarmupRatio = 0.1, Epochs = 1, BatchSize = 32, GroupByLength = true,
@@ -249,7 +249,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     {
         var config = Shape.Mini.Config();
         random.manual_seed(17);
-        using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+        using var model = new BertForTask(config, new SequenceClassificationHead(config));
         var timer = new StepTimer();
         new Trainer(model, Quiet(options with { MaxSteps = warmup + measured, LearningRate = 2e-5 }))
             .Train(new InMemoryExamples(examples), callbacks: [timer]);
@@ -289,7 +289,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     {
         var config = Shape.Mini.Config();
         random.manual_seed(17);
-        using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+        using var model = new BertForTask(config, new SequenceClassificationHead(config));
         var timer = new StepTimer();
         var clock = Stopwatch.StartNew();
         new Trainer(model, Quiet(options)).Train(new InMemoryExamples(examples), callbacks: [timer]);
@@ -310,7 +310,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             int bulk = settings.Quick ? (small ? 256 : 64) : (small ? 1024 : 256);
             var config = shape.Config();
             random.manual_seed(17);
-            using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+            using var model = new BertForTask(config, new SequenceClassificationHead(config));
             var results = new Dictionary<bool, (double P50, double P95, double PerSecond)>();
             foreach (bool bf16 in new[] { false, true })
             {
@@ -360,7 +360,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             Labels = ["a", "b"],
         };
         random.manual_seed(17);
-        using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+        using var model = new BertForTask(config, new SequenceClassificationHead(config));
         var rng = new Random(3);
         var examples = Enumerable.Range(0, 64).Select(_ =>
         {

@@ -25,13 +25,13 @@ public static class PipelineComparison
     {
         using var document = JsonDocument.Parse(File.ReadAllText(fixturePath));
         var rows = document.RootElement.GetProperty("rows").EnumerateArray().ToList();
-        var cache = new Dictionary<string, (BertTaskModel Model, BertTokenizer Tokenizer)>(StringComparer.Ordinal);
-        (BertTaskModel, BertTokenizer) Load(string name)
+        var cache = new Dictionary<string, (BertForTask Model, BertTokenizer Tokenizer)>(StringComparer.Ordinal);
+        (BertForTask, BertTokenizer) Load(string name)
         {
             if (!cache.TryGetValue(name, out var loaded))
             {
                 var folder = Path.Combine(modelsFolder, name);
-                loaded = (BertTaskModel.FromPretrained(folder), BertTokenizer.FromFolder(folder));
+                loaded = (BertForTask.FromPretrained(folder), BertTokenizer.FromFolder(folder));
                 cache[name] = loaded;
             }
             return loaded;
@@ -68,7 +68,7 @@ public static class PipelineComparison
         }
     }
 
-    private static string? CompareText((BertTaskModel Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    private static string? CompareText((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
         var predictor = new TextClassificationPredictor(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
@@ -107,7 +107,7 @@ public static class PipelineComparison
         return null;
     }
 
-    private static string? CompareTokens((BertTaskModel Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    private static string? CompareTokens((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
         var predictor = new TokenClassificationPredictor(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
@@ -145,7 +145,7 @@ public static class PipelineComparison
         return null;
     }
 
-    private static string? CompareFillMask((BertTaskModel Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    private static string? CompareFillMask((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
         var predictor = new FillMaskPredictor(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;

@@ -67,7 +67,7 @@ public static class TrainingComparison
         };
         double? dropout = root.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetDouble() : null;
 
-        using var model = BertTaskModel.FromPretrained(Path.Combine(folder, root.GetProperty("start").GetString()!), new PretrainedLoadOptions
+        using var model = BertForTask.FromPretrained(Path.Combine(folder, root.GetProperty("start").GetString()!), new PretrainedLoadOptions
         {
             Strict = true,
             Configure = dropout is { } p ? c => c with { HiddenDropoutProb = p, AttentionProbsDropoutProb = p, ClassifierDropout = p } : null,
@@ -124,7 +124,7 @@ public static class TrainingComparison
         return new TrainingCheck(name, diff, diff <= Tolerance, $"expected {expected:R}, got {actual:R}");
     }
 
-    private static TrainingCheck CompareWeights(BertTaskModel model, string endFolder)
+    private static TrainingCheck CompareWeights(BertForTask model, string endFolder)
     {
         using var end = SafeTensorsCheckpoint.OpenFolder(endFolder);
         var state = model.state_dict();

@@ -27,7 +27,7 @@ var newest = Directory.Exists(output)
 
 var config = TestHostSetup.Config();
 random.manual_seed(1);
-using var model = new BertTaskModel(config, new SequenceClassificationHead(config));
+using var model = new BertForTask(config, new SequenceClassificationHead(config));
 var options = TestHostSetup.Options(output) with
 {
     MaxSteps = 1_000_000,

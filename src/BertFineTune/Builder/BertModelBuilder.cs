@@ -131,7 +131,7 @@ public sealed class BertModelBuilder
     /// Adds <paramref name="tokens"/> to the tokenizer (<see cref="BertTokenizer.AddTokens(IEnumerable{string}, bool)"/>:
     /// normalized tokens, or special and not normalized with <paramref name="specialTokens"/>) and, when that takes the
     /// tokenizer past the model's <c>vocab_size</c>, resizes the word embeddings to the tokenizer's size at
-    /// <see cref="Build"/> (<see cref="BertTaskModel.ResizeTokenEmbeddings"/>, mean resizing): transformers'
+    /// <see cref="Build"/> (<see cref="BertForTask.ResizeTokenEmbeddings"/>, mean resizing): transformers'
     /// <c>tokenizer.add_tokens(...)</c> then <c>model.resize_token_embeddings(len(tokenizer))</c>. The saved model and
     /// tokenizer reload with the tokens. Tokens the tokenizer already has keep their ids, so building again from the
     /// saved folder with the same call changes nothing.
@@ -264,17 +264,17 @@ public sealed class BertModelBuilder
         }
         tokenizer = tokenizer.WithModelMaxLength(maxLength);
 
-        BertTaskModel model;
+        BertForTask model;
         if (_folder is null)
         {
-            model = new BertTaskModel(config, _head?.Invoke(config) ?? TaskHeads.FromConfig(config));
+            model = new BertForTask(config, _head?.Invoke(config) ?? TaskHeads.FromConfig(config));
         }
         else
         {
             var headFactory = _head;
             try
             {
-                model = BertTaskModel.FromPretrained(_folder, new PretrainedLoadOptions
+                model = BertForTask.FromPretrained(_folder, new PretrainedLoadOptions
                 {
                     Configure = _ => config,
                     Head = headFactory,

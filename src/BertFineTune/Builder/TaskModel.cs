@@ -13,7 +13,7 @@ namespace BertFineTune.Builder;
 /// </summary>
 public sealed class TaskModel : IDisposable
 {
-    internal TaskModel(BertTaskModel model, BertTokenizer tokenizer, Device device, int maxSequenceLength, ILoggerFactory loggerFactory,
+    internal TaskModel(BertForTask model, BertTokenizer tokenizer, Device device, int maxSequenceLength, ILoggerFactory loggerFactory,
         bool mixedPrecision = false)
     {
         MixedPrecision = mixedPrecision;
@@ -25,7 +25,7 @@ public sealed class TaskModel : IDisposable
     }
 
     /// <summary>The network: encoder and head.</summary>
-    public BertTaskModel Model { get; }
+    public BertForTask Model { get; }
 
     /// <summary>The tokenizer, limited to <see cref="MaxSequenceLength"/>.</summary>
     public BertTokenizer Tokenizer { get; }

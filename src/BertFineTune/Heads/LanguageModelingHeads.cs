@@ -60,7 +60,7 @@ public sealed class BertLMPredictionHead : nn.Module
 
     /// <summary>
     /// Resizes the vocabulary projection to <paramref name="rows"/> after the word embeddings were resized (see
-    /// <see cref="BertTaskModel.ResizeTokenEmbeddings"/>). Tied, only the bias has its own rows: new ones are zero, as
+    /// <see cref="BertForTask.ResizeTokenEmbeddings"/>). Tied, only the bias has its own rows: new ones are zero, as
     /// transformers' <c>_tie_or_clone_weights</c> pads the decoder bias. Untied, the decoder is resized as transformers'
     /// <c>_get_resized_lm_head</c> does: with mean resizing, new weight rows are the mean of the old rows and new bias
     /// entries the mean of the old bias; without, Normal(0, initializer_range) rows and zero bias.

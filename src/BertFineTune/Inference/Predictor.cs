@@ -16,7 +16,7 @@ public abstract class Predictor
     private WeightCastCache? _casts;
 
     /// <summary>Wraps <paramref name="model"/> and <paramref name="tokenizer"/>; <paramref name="batchSize"/> inputs run together.</summary>
-    protected Predictor(BertTaskModel model, BertTokenizer tokenizer, int batchSize)
+    protected Predictor(BertForTask model, BertTokenizer tokenizer, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -33,7 +33,7 @@ public abstract class Predictor
     }
 
     /// <summary>The model.</summary>
-    public BertTaskModel Model { get; }
+    public BertForTask Model { get; }
 
     /// <summary>The tokenizer.</summary>
     public BertTokenizer Tokenizer { get; }

@@ -34,7 +34,7 @@ public sealed class BertEmbeddings : nn.Module
     public Parameter WordEmbeddingWeight => word_embeddings.weight!;
 
     /// <summary>
-    /// Resizes the word embeddings to <paramref name="rows"/> rows (see <c>BertTaskModel.ResizeTokenEmbeddings</c>),
+    /// Resizes the word embeddings to <paramref name="rows"/> rows (see <c>BertForTask.ResizeTokenEmbeddings</c>),
     /// keeping the existing rows and whether they are trained.
     /// </summary>
     internal void ResizeWordEmbeddings(long rows, Initialization.NewRows newRows, double std)

@@ -50,7 +50,7 @@ internal static class Initialization
             switch (newRows)
             {
                 case NewRows.Mean:
-                    // transformers' mean_resizing: the mean of the old rows (computed in float32), see BertTaskModel.ResizeTokenEmbeddings.
+                    // transformers' mean_resizing: the mean of the old rows (computed in float32), see BertForTask.ResizeTokenEmbeddings.
                     added.copy_(old.to_type(ScalarType.Float32).mean([0], keepdim: true).expand_as(added));
                     break;
                 case NewRows.Normal:

@@ -117,7 +117,7 @@ public sealed partial class BertTokenizer
 
     /// <summary>
     /// Number of token ids: the WordPiece vocabulary plus the added tokens past it (transformers' <c>len(tokenizer)</c>,
-    /// the size to give <c>BertTaskModel.ResizeTokenEmbeddings</c>).
+    /// the size to give <c>BertForTask.ResizeTokenEmbeddings</c>).
     /// </summary>
     public int VocabularySize => Math.Max(_tokens.Length, _added.MaxId + 1);
 
@@ -155,7 +155,7 @@ public sealed partial class BertTokenizer
     /// <paramref name="specialTokens"/>, special and not normalized (the tokenizers crate's <c>add_tokens</c> and
     /// <c>add_special_tokens</c>). Ids are assigned as <c>AddedVocabulary::add_tokens</c> does: a token already in the
     /// vocabulary keeps its id, a new one gets the next id past the vocabulary. Resize the model's word embeddings to
-    /// the new <see cref="VocabularySize"/> before training (<c>BertTaskModel.ResizeTokenEmbeddings</c>, or
+    /// the new <see cref="VocabularySize"/> before training (<c>BertForTask.ResizeTokenEmbeddings</c>, or
     /// <c>BertModelBuilder.WithAddedTokens</c>, which does both).
     /// </summary>
     /// <exception cref="ArgumentException">A token is null, or two normalized tokens have the same normalized form.</exception>

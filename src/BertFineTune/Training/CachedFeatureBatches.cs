@@ -18,7 +18,7 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
 {
     private readonly BatchPlan _plan;
     private readonly BatchCollator _collator;
-    private readonly BertTaskModel _model;
+    private readonly BertForTask _model;
     private readonly Func<ScalarType?> _computeType;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<EncodedExample> _examples;
@@ -26,7 +26,7 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
     private Tensor[]? _hidden;
     private Tensor?[]? _pooled;
 
-    public CachedFeatureBatches(BatchPlan plan, BatchCollator collator, BertTaskModel model, Func<ScalarType?> computeType, ILogger logger)
+    public CachedFeatureBatches(BatchPlan plan, BatchCollator collator, BertForTask model, Func<ScalarType?> computeType, ILogger logger)
     {
         _plan = plan;
         _collator = collator;

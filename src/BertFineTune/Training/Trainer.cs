@@ -17,7 +17,7 @@ namespace BertFineTune.Training;
 public sealed record EvaluationBatch(IReadOnlyDictionary<string, Tensor> Outputs, IReadOnlyDictionary<string, Tensor> Targets, Tensor? AttentionMask);
 
 /// <summary>
-/// Fine-tunes a <see cref="BertTaskModel"/>: AdamW with parameter groups (no decay for biases and LayerNorm weights),
+/// Fine-tunes a <see cref="BertForTask"/>: AdamW with parameter groups (no decay for biases and LayerNorm weights),
 /// warm-up schedules, gradient clipping and accumulation, evaluation with early stopping and best-model restore,
 /// atomic checkpoints with exact resume, cancellation, progress and callbacks. The numbers follow PyTorch and
 /// transformers' <c>Trainer</c> step for step.
@@ -28,13 +28,13 @@ public sealed record EvaluationBatch(IReadOnlyDictionary<string, Tensor> Outputs
 /// </remarks>
 public sealed class Trainer
 {
-    private readonly BertTaskModel _model;
+    private readonly BertForTask _model;
     private readonly ILogger _logger;
     private (TorchSharp.DeviceType Device, ScalarType? Type)? _computeType;
 
     /// <summary>Prepares training of <paramref name="model"/> with <paramref name="options"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
-    public Trainer(BertTaskModel model, TrainerOptions options, ILoggerFactory? loggerFactory = null)
+    public Trainer(BertForTask model, TrainerOptions options, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);

@@ -32,7 +32,7 @@ internal static class TrainerCheckpoint
     private const string RngFile = "rng_state.safetensors";
     private const string AsideSuffix = ".old";
 
-    public static string Save(string outputDirectory, BertTaskModel model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch)
+    public static string Save(string outputDirectory, BertForTask model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch)
     {
         Directory.CreateDirectory(outputDirectory);
         var final = Path.Combine(outputDirectory, $"{Prefix}{position.GlobalStep}");
@@ -131,7 +131,7 @@ internal static class TrainerCheckpoint
             : [];
 
     /// <summary>Loads weights, optimizer state and RNG state into the live objects and returns the position.</summary>
-    public static TrainerPosition Load(string folder, BertTaskModel model, AdamW optimizer)
+    public static TrainerPosition Load(string folder, BertForTask model, AdamW optimizer)
     {
         var statePath = Path.Combine(folder, StateFile);
         if (!File.Exists(statePath))

@@ -38,7 +38,7 @@ public class CustomHeadTests
     public void Custom_head_weights_sit_beside_the_encoder_under_their_field_names()
     {
         var config = TinyModels.Config();
-        using var model = new BertTaskModel(config, new MeanPoolScoreHead(config));
+        using var model = new BertForTask(config, new MeanPoolScoreHead(config));
 
         var keys = model.state_dict().Keys.ToList();
 
@@ -53,7 +53,7 @@ public class CustomHeadTests
     {
         var config = TinyModels.Config();
         using var temp = new TempFolder();
-        using var model = new BertTaskModel(config, new MeanPoolScoreHead(config));
+        using var model = new BertForTask(config, new MeanPoolScoreHead(config));
         model.eval();
         using var scope = NewDisposeScope();
         var ids = tensor(new long[,] { { 2, 5, 7, 0 }, { 3, 9, 4, 8 } });
@@ -64,7 +64,7 @@ public class CustomHeadTests
         var expectedLoss = (before.Logits! - targets["labels"]).abs().mean().item<float>();
 
         model.Save(temp.Path);
-        using var reloaded = BertTaskModel.FromPretrained(temp.Path, new PretrainedLoadOptions { Head = c => new MeanPoolScoreHead(c), Strict = true });
+        using var reloaded = BertForTask.FromPretrained(temp.Path, new PretrainedLoadOptions { Head = c => new MeanPoolScoreHead(c), Strict = true });
         reloaded.eval();
         using var after = reloaded.Forward(new BertBatch(ids, mask, targets: targets));
 

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Tests.Heads;
 
 /// <summary>
-/// <see cref="BertTaskModel.ResizeTokenEmbeddings"/> and <see cref="BertModelBuilder.WithAddedTokens(IEnumerable{string}, bool)"/>,
+/// <see cref="BertForTask.ResizeTokenEmbeddings"/> and <see cref="BertModelBuilder.WithAddedTokens(IEnumerable{string}, bool)"/>,
 /// following transformers' <c>resize_token_embeddings</c> (<c>modeling_utils.py</c>): existing rows kept, new rows the
 /// mean of the old ones (<c>mean_resizing</c>), <c>config.vocab_size</c> updated, a tied masked-LM decoder following the
 /// embeddings with its bias zero-padded (<c>_tie_or_clone_weights</c>), an untied one resized as <c>_get_resized_lm_head</c>.
@@ -18,16 +18,16 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private static Tensor Embeddings(BertTaskModel model) => model.Encoder.Embeddings.WordEmbeddingWeight.detach().clone();
+    private static Tensor Embeddings(BertForTask model) => model.Encoder.Embeddings.WordEmbeddingWeight.detach().clone();
 
-    private static Tensor Parameter(BertTaskModel model, string name) => model.state_dict()[name].detach().clone();
+    private static Tensor Parameter(BertForTask model, string name) => model.state_dict()[name].detach().clone();
 
     private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
     [Fact]
     public void Growing_keeps_the_rows_adds_mean_rows_and_updates_vocab_size()
     {
-        using var model = BertTaskModel.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
         model.eval();
         using var scope = NewDisposeScope();
         var old = Embeddings(model);
@@ -69,12 +69,12 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void A_resized_model_saves_and_reloads_at_the_new_size()
     {
-        using var model = BertTaskModel.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
         model.ResizeTokenEmbeddings(8003);
         using var scope = NewDisposeScope();
         model.Save(_folder.Path);
 
-        using var reloaded = BertTaskModel.FromPretrained(_folder.Path, new PretrainedLoadOptions { Strict = true });
+        using var reloaded = BertForTask.FromPretrained(_folder.Path, new PretrainedLoadOptions { Strict = true });
 
         Assert.Equal(8003, BertConfig.Load(_folder.File("config.json")).VocabSize);
         Assert.True(Same(Embeddings(reloaded), Embeddings(model)));
@@ -84,7 +84,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void Pad_to_multiple_of_rounds_up_and_shrinking_drops_the_last_rows()
     {
-        using var model = BertTaskModel.FromPretrained(Fixtures.Model("seq_cls"));
+        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"));
         using var scope = NewDisposeScope();
         var old = Embeddings(model);
 
@@ -108,7 +108,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
         // global generator; the same seed gives the same rows.
         Tensor Resized(int seed)
         {
-            using var model = new BertTaskModel(TinyModels.Config(), new SequenceClassificationHead(TinyModels.Config()));
+            using var model = new BertForTask(TinyModels.Config(), new SequenceClassificationHead(TinyModels.Config()));
             random.manual_seed(seed);
             model.ResizeTokenEmbeddings(2050, meanResizing: false);
             return Embeddings(model).narrow(0, 50, 2000);
@@ -126,7 +126,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     public void An_untied_decoder_is_resized_with_the_embeddings()
     {
         var config = TinyModels.Config() with { TieWordEmbeddings = false };
-        using var model = new BertTaskModel(config, new MaskedLanguageModelHead(config));
+        using var model = new BertForTask(config, new MaskedLanguageModelHead(config));
         using var scope = NewDisposeScope();
         var oldDecoder = Parameter(model, "cls.predictions.decoder.weight");
         using (no_grad())

@@ -66,7 +66,7 @@ public class PackageTests
         File.WriteAllText(Path.Combine(app, "Program.cs"), $$"""
             using BertFineTune.Heads;
             using static TorchSharp.torch;
-            using var model = BertTaskModel.FromPretrained(args[0]);
+            using var model = BertForTask.FromPretrained(args[0]);
             model.eval();
             using var _ = no_grad();
             using var output = model.Forward(new BertBatch(tensor(new long[,] { { 101, 7592, 102 } })));

@@ -64,7 +64,7 @@ public class MixedPrecisionTests
         }
     }
 
-    private static ModelOutput Forward(BertTaskModel model, BertBatch batch, EncoderOptions? options = null)
+    private static ModelOutput Forward(BertForTask model, BertBatch batch, EncoderOptions? options = null)
     {
         using var autocast = Autocast.Enter(ScalarType.BFloat16);
         Assert.Equal(ScalarType.BFloat16, Autocast.ComputeType);

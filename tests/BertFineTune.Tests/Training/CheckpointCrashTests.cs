@@ -59,7 +59,7 @@ public partial class CheckpointCrashTests
             Assert.Equal(step, document.RootElement.GetProperty("global_step").GetInt32());
             Assert.Equal(step, document.RootElement.GetProperty("log_history").GetArrayLength());
         }
-        using (var model = BertTaskModel.FromPretrained(folder, new PretrainedLoadOptions { Strict = true }))
+        using (var model = BertForTask.FromPretrained(folder, new PretrainedLoadOptions { Strict = true }))
         {
             Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
         }
@@ -131,7 +131,7 @@ public partial class CheckpointCrashTests
         // The next run resumes from the newest checkpoint and cleans any temporary folder a kill left behind.
         var config = TinyModels.Config();
         TorchSharp.torch.random.manual_seed(11);
-        using var resumed = new BertTaskModel(config, new SequenceClassificationHead(config));
+        using var resumed = new BertForTask(config, new SequenceClassificationHead(config));
         var options = new TrainerOptions
         {
             LearningRate = 1e-3,

@@ -30,7 +30,7 @@ public class EvaluationTests
     }
 
     /// <summary>Keeps a copy of the weights at every evaluation, by step.</summary>
-    private sealed class WeightsAtEvaluation(BertTaskModel model) : TrainerCallback, IDisposable
+    private sealed class WeightsAtEvaluation(BertForTask model) : TrainerCallback, IDisposable
     {
         public Dictionary<int, Dictionary<string, Tensor>> ByStep { get; } = [];
 

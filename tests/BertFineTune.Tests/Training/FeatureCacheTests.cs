@@ -20,7 +20,7 @@ public class FeatureCacheTests
     };
 
     /// <summary>Counts the sequences the encoder runs on from now on: one per example.</summary>
-    private static Func<long> CountEncodedRows(BertTaskModel model)
+    private static Func<long> CountEncodedRows(BertForTask model)
     {
         long start = model.Encoder.SequencesEncoded;
         return () => model.Encoder.SequencesEncoded - start;

@@ -16,7 +16,7 @@ public class LossOptionsTests
     private static readonly long[] Labels = [0, 2, 1, 2];
 
     /// <summary>A model whose logits spread over several units, so a change of weighting moves the loss visibly.</summary>
-    private static BertTaskModel SpreadModel(int labels)
+    private static BertForTask SpreadModel(int labels)
     {
         var config = TrainingKit.Config(dropout: 0, labels);
         var model = TrainingKit.Model(config, seed: 21);
@@ -41,7 +41,7 @@ public class LossOptionsTests
         return rows;
     }
 
-    private static double Loss(BertTaskModel model, Tensor labels, LossOptions? options, out double[] logits)
+    private static double Loss(BertForTask model, Tensor labels, LossOptions? options, out double[] logits)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();

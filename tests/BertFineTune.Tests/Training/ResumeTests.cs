@@ -13,13 +13,13 @@ public class ResumeTests
 
     private static readonly BertConfig Config = TrainingKit.Config(dropout: 0.2);
 
-    private static BertTaskModel RecordingModel(int seed)
+    private static BertForTask RecordingModel(int seed)
     {
         TorchSharp.torch.random.manual_seed(seed);
-        return new BertTaskModel(Config, new RecordingClassificationHead(Config));
+        return new BertForTask(Config, new RecordingClassificationHead(Config));
     }
 
-    private static List<string> Recorded(BertTaskModel model) => ((RecordingClassificationHead)model.Head).TrainingBatches;
+    private static List<string> Recorded(BertForTask model) => ((RecordingClassificationHead)model.Head).TrainingBatches;
 
     private static TrainerOptions Options(string output) => new()
     {

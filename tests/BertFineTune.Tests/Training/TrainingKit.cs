@@ -16,10 +16,10 @@ internal static class TrainingKit
         TinyModels.Config(labels) with { HiddenDropoutProb = dropout, AttentionProbsDropoutProb = dropout };
 
     /// <summary>A sequence-classification model whose random weights depend only on <paramref name="seed"/>.</summary>
-    public static BertTaskModel Model(BertConfig config, int seed = 1)
+    public static BertForTask Model(BertConfig config, int seed = 1)
     {
         random.manual_seed(seed);
-        return new BertTaskModel(config, new SequenceClassificationHead(config));
+        return new BertForTask(config, new SequenceClassificationHead(config));
     }
 
     /// <summary>

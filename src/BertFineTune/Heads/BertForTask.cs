@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace BertFineTune.Heads;
 
-/// <summary>Options for <see cref="BertTaskModel.FromPretrained(string, PretrainedLoadOptions?)"/>.</summary>
+/// <summary>Options for <see cref="BertForTask.FromPretrained(string, PretrainedLoadOptions?)"/>.</summary>
 public sealed record PretrainedLoadOptions
 {
     /// <summary>Changes the loaded config before the model is built (e.g. dropout overrides); null keeps it.</summary>
@@ -31,13 +31,13 @@ public sealed record PretrainedLoadOptions
 /// names equal the Hugging Face keys (<c>bert.embeddings.word_embeddings.weight</c>, <c>classifier.weight</c>, …), so
 /// loading and saving are a rename-free walk.
 /// </summary>
-public sealed class BertTaskModel : nn.Module
+public sealed class BertForTask : nn.Module
 {
     private readonly BertEncoder bert;
 
     /// <summary>Puts <paramref name="head"/> on a new, randomly initialised encoder for <paramref name="config"/>.</summary>
     /// <exception cref="ArgumentException">The head declares a parameter outside a submodule.</exception>
-    public BertTaskModel(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertTaskModel)))
+    public BertForTask(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertForTask)))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(head);
@@ -144,7 +144,7 @@ public sealed class BertTaskModel : nn.Module
     /// <exception cref="BertConfigException">config.json is invalid.</exception>
     /// <exception cref="SafeTensorsFormatException">A weights file is malformed.</exception>
     /// <exception cref="CheckpointMismatchException">Shapes differ, or strict loading found missing or unused keys.</exception>
-    public static BertTaskModel FromPretrained(string folder, PretrainedLoadOptions? options = null)
+    public static BertForTask FromPretrained(string folder, PretrainedLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(folder);
         options ??= new PretrainedLoadOptions();
@@ -160,7 +160,7 @@ public sealed class BertTaskModel : nn.Module
             config.Validate(Path.Combine(folder, "config.json") + " (after Configure)");
         }
         var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
-        var model = new BertTaskModel(config, head);
+        var model = new BertForTask(config, head);
         try
         {
             if (options.DType != ScalarType.Float32)
