@@ -52,7 +52,7 @@ public sealed class MlpFocalHead : TaskHead
     public override string ArchitectureName => "BertForMlpFocalClassification";   // written to config.json architectures
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();

@@ -54,7 +54,7 @@ public static class ReferenceComparison
             throw new InvalidDataException($"{referencePath} has no in.input_ids.");
         }
         var outputNames = reference.Tensors.Select(t => t.Name).Where(n => n.StartsWith("out.", StringComparison.Ordinal)).ToList();
-        var options = new EncoderOptions(
+        var options = new EncoderOutputOptions(
             OutputHiddenStates: outputNames.Any(n => n.StartsWith("out.hidden_states.", StringComparison.Ordinal)),
             OutputAttentions: outputNames.Any(n => n.StartsWith("out.attentions.", StringComparison.Ordinal)));
 

@@ -77,8 +77,8 @@ public sealed class BertForTask : nn.Module
     public LoadReport? LoadReport { get; private set; }
 
     /// <summary>Runs the model on <paramref name="batch"/>; the output has a loss when the batch carries the head's targets.</summary>
-    public ModelOutput Forward(BertBatch batch, EncoderOptions? options = null) =>
-        Head.Forward(bert, batch, options ?? new EncoderOptions());
+    public ModelOutput Forward(BertBatch batch, EncoderOutputOptions? options = null) =>
+        Head.Forward(bert, batch, options ?? new EncoderOutputOptions());
 
     /// <summary>
     /// Resizes the word embeddings to <paramref name="newNumTokens"/> rows (transformers'

@@ -26,7 +26,7 @@ public sealed class FeatureExtractionHead : TaskHead
     public override bool PrefixEncoderKeys => false;
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();

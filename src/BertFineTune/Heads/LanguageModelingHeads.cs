@@ -154,7 +154,7 @@ public sealed class MaskedLanguageModelHead : TaskHead
     public override IReadOnlySet<string> TiedKeys { get; }
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(batch);
@@ -191,7 +191,7 @@ public sealed class PreTrainingHead : TaskHead
     public override IReadOnlySet<string> TiedKeys { get; }
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(batch);

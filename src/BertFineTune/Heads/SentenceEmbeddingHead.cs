@@ -43,7 +43,7 @@ public sealed class SentenceEmbeddingHead : TaskHead
     public override bool PrefixEncoderKeys => false;
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();

@@ -40,7 +40,7 @@ public sealed class SequenceClassificationHead : TaskHead
     public override bool UsesPooler => true;
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();

@@ -36,7 +36,7 @@ public abstract class TaskHead : nn.Module
     public virtual IReadOnlySet<string> TiedKeys { get; } = new HashSet<string>();
 
     /// <summary>Runs the encoder on <paramref name="batch"/> and the head on its output; adds the loss when the batch has the targets.</summary>
-    public abstract ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options);
+    public abstract ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options);
 
     /// <summary>The config to save with this head (labels, problem type); by default <paramref name="config"/> unchanged.</summary>
     public virtual BertConfig DescribeInConfig(BertConfig config) => config;
@@ -46,7 +46,7 @@ public abstract class TaskHead : nn.Module
     /// <see cref="BertBatch.EncoderOutput"/> (as new handles, which the head may dispose) when it carries one.
     /// </summary>
     /// <exception cref="InvalidOperationException">The precomputed outputs lack hidden states or attentions that <paramref name="options"/> asks for.</exception>
-    protected static BertEncoderOutput Encode(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    protected static BertEncoderOutput Encode(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(batch);
@@ -58,7 +58,7 @@ public abstract class TaskHead : nn.Module
     }
 
     /// <summary>Checks precomputed encoder outputs against what is asked of them and returns aliases of them.</summary>
-    private protected static BertEncoderOutput Precomputed(BertEncoder encoder, BertEncoderOutput cached, EncoderOptions? options)
+    private protected static BertEncoderOutput Precomputed(BertEncoder encoder, BertEncoderOutput cached, EncoderOutputOptions? options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         if ((options?.OutputHiddenStates == true && cached.HiddenStates is null) || (options?.OutputAttentions == true && cached.Attentions is null))

@@ -29,7 +29,7 @@ public sealed class TokenClassificationHead : TaskHead
     public override string ArchitectureName => "BertForTokenClassification";
 
     /// <inheritdoc />
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();

@@ -8,7 +8,7 @@ namespace BertFineTune.Modeling;
 /// <summary>What to compute besides the last hidden state.</summary>
 /// <param name="OutputHiddenStates">Return the embeddings and every layer's output.</param>
 /// <param name="OutputAttentions">Return every layer's attention probabilities (runs the explicit attention path).</param>
-public sealed record EncoderOptions(bool OutputHiddenStates = false, bool OutputAttentions = false);
+public sealed record EncoderOutputOptions(bool OutputHiddenStates = false, bool OutputAttentions = false);
 
 /// <summary>The encoder's outputs; disposing it disposes every tensor.</summary>
 public sealed class BertEncoderOutput : IDisposable
@@ -139,10 +139,10 @@ public sealed class BertEncoder : nn.Module
     /// </summary>
     /// <exception cref="ArgumentException">The inputs have the wrong rank or shape, or are longer than max_position_embeddings.</exception>
     public BertEncoderOutput Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? tokenTypeIds = null,
-        EncoderOptions? options = null)
+        EncoderOutputOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
-        options ??= new EncoderOptions();
+        options ??= new EncoderOutputOptions();
         CheckInputs(inputIds, attentionMask, tokenTypeIds);
         SequencesEncoded += inputIds.shape[0];
         using var scope = NewDisposeScope();

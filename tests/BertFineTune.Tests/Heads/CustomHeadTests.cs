@@ -19,7 +19,7 @@ internal sealed class MeanPoolScoreHead : TaskHead
 
     public override string ArchitectureName => "BertForMeanPoolScore";
 
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         using var scope = NewDisposeScope();
         var encoded = Encode(encoder, batch, options);

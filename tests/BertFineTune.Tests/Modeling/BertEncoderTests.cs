@@ -56,7 +56,7 @@ public class BertEncoderTests
         var (ids, mask) = Inputs();
 
         using var plain = encoder.Forward(ids, mask);
-        using var full = encoder.Forward(ids, mask, options: new EncoderOptions(OutputHiddenStates: true, OutputAttentions: true));
+        using var full = encoder.Forward(ids, mask, options: new EncoderOutputOptions(OutputHiddenStates: true, OutputAttentions: true));
 
         Assert.Null(plain.HiddenStates);
         Assert.Null(plain.Attentions);
@@ -74,7 +74,7 @@ public class BertEncoderTests
         using var scope = NewDisposeScope();
         var (ids, mask) = Inputs();
 
-        using var output = encoder.Forward(ids, mask, options: new EncoderOptions(OutputAttentions: true));
+        using var output = encoder.Forward(ids, mask, options: new EncoderOutputOptions(OutputAttentions: true));
 
         var first = output.Attentions![0];
         Assert.Equal(0.0, first[0, .., .., 4..].abs().max().item<float>(), 10);
@@ -90,7 +90,7 @@ public class BertEncoderTests
         var (ids, mask) = Inputs();
 
         using var fused = encoder.Forward(ids, mask);
-        using var explicitPath = encoder.Forward(ids, mask, options: new EncoderOptions(OutputAttentions: true));
+        using var explicitPath = encoder.Forward(ids, mask, options: new EncoderOutputOptions(OutputAttentions: true));
 
         Assert.True((fused.LastHiddenState - explicitPath.LastHiddenState).abs().max().item<float>() < 1e-5);
     }

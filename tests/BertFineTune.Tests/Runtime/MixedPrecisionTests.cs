@@ -44,7 +44,7 @@ public class MixedPrecisionTests
         model.eval();
         using var batch = Batch();
         using var _ = no_grad();
-        var options = new EncoderOptions(OutputAttentions: explicitAttention);
+        var options = new EncoderOutputOptions(OutputAttentions: explicitAttention);
 
         using var reference = model.Forward(batch, options);
         using var mixed = Forward(model, batch, options);
@@ -64,7 +64,7 @@ public class MixedPrecisionTests
         }
     }
 
-    private static ModelOutput Forward(BertForTask model, BertBatch batch, EncoderOptions? options = null)
+    private static ModelOutput Forward(BertForTask model, BertBatch batch, EncoderOutputOptions? options = null)
     {
         using var autocast = Autocast.Enter(ScalarType.BFloat16);
         Assert.Equal(ScalarType.BFloat16, Autocast.ComputeType);

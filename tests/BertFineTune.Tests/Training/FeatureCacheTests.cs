@@ -153,6 +153,6 @@ public class FeatureCacheTests
         // The batch shares the features: they are still alive after the forward pass and the batch's dispose.
         precomputed.Dispose();
         Assert.Equal(batch.Size, features.LastHiddenState.shape[0]);
-        Assert.Throws<InvalidOperationException>(() => model.Forward(precomputed, new EncoderOptions(OutputHiddenStates: true)));
+        Assert.Throws<InvalidOperationException>(() => model.Forward(precomputed, new EncoderOutputOptions(OutputHiddenStates: true)));
     }
 }

@@ -183,7 +183,7 @@ internal sealed class RecordingClassificationHead : TaskHead
 
     public override string ArchitectureName => "BertForRecordedClassification";
 
-    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOptions options)
+    public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         if (training)
         {
