@@ -55,7 +55,7 @@ Print($"Dev after training ({result.GlobalStep} steps)", after);
 // The predictor tokenizes raw text itself; Simple aggregation merges B-/I- tokens into one entity with its span.
 // The sentences are new, but their words are in the bundled vocabulary: other words would be split into letters,
 // which a model trained from scratch on this data has never learnt to label.
-var tagger = model.CreateTokenClassifier();
+var tagger = model.CreateTokenClassificationPredictor();
 Console.WriteLine("Entities in new sentences:");
 foreach (var text in new[]
 {

@@ -37,7 +37,7 @@ int laterWindow = answerWindow.Values.Count(w => w > 0);
 Console.WriteLine($"Windows of {MaxLength} tokens, stride {DocStride}: {trainFeatures.Count} training and {devFeatures.Count} dev windows; "
     + $"{laterWindow} of {dev.Count} dev answers lie only in a window after the first");
 
-var qa = model.CreateQuestionAnswerer();
+var qa = model.CreateQuestionAnsweringPredictor();
 var qaOptions = new QuestionAnsweringOptions { MaxSequenceLength = MaxLength, DocStride = DocStride, MaxAnswerLength = 8 };
 var before = Score();
 Console.WriteLine($"Dev before training: exact match {before.Scores.ExactMatch:F1}, F1 {before.Scores.F1:F1}");

@@ -54,7 +54,7 @@ Console.WriteLine($"Dev after training:  accuracy {after["accuracy"]:P1}, loss {
 model.Save(output);
 Console.WriteLine($"Saved in the Hugging Face layout to {output}: {string.Join(", ", Directory.GetFiles(output).Select(Path.GetFileName).Order())}");
 using var reloaded = BertModelBuilder.FromPretrained(output).Build();
-var classifier = reloaded.CreateTextClassifier();
+var classifier = reloaded.CreateTextClassificationPredictor();
 foreach (var sentence in new[]
 {
     "The goalkeeper saved a penalty in the final minute.",

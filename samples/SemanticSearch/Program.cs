@@ -71,7 +71,7 @@ double Search(string folder, string title)
 {
     using var model = BertModelBuilder.FromPretrained(folder).WithSentenceEmbeddings(PoolingMode.Mean, normalize: true)
         .UseLoggerFactory(loggerFactory).Build();
-    var embedder = model.CreateEmbedder();
+    var embedder = model.CreateEmbeddingPredictor();
     var documents = embedder.EmbedBatch(corpus.Select(d => d.Text).ToList());
     var questions = embedder.EmbedBatch(queries.Select(q => q.Text).ToList());
     int hits = 0;

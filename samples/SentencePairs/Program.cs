@@ -37,7 +37,7 @@ using (var model = SampleStart.Builder(checkpoint, data).WithSentencePairClassif
 {
     var (before, after) = Train(model, "Paraphrase detection", "paraphrase", paraphraseFiles, TaskMetrics.SingleLabel(),
         (title, m) => Console.WriteLine($"{title}: accuracy {m["accuracy"]:P1}, macro F1 {m["f1_macro"]:F3}, MCC {m["mcc"]:F3}"));
-    var classifier = model.CreateTextClassifier();
+    var classifier = model.CreateTextClassificationPredictor();
     foreach (var (a, b) in newPairs)
     {
         var best = classifier.Predict(a, b)[0];      // a pair goes in as (text, pair)
@@ -53,7 +53,7 @@ using (var model = SampleStart.Builder(checkpoint, data).WithRegression("similar
 {
     var (before, after) = Train(model, "Semantic similarity", "similarity", similarityFiles, TaskMetrics.Regression(),
         (title, m) => Console.WriteLine($"{title}: Pearson {m["pearson"]:F3}, Spearman {m["spearman"]:F3}, MSE {m["loss"]:F3}"));
-    var regressor = model.CreateTextClassifier();   // a regression model's score is its raw output
+    var regressor = model.CreateTextClassificationPredictor();   // a regression model's score is its raw output
     foreach (var (a, b) in newPairs)
     {
         Console.WriteLine($"  similarity {regressor.Predict(a, b)[0].Score,4:F1}/5  {a} | {b}");

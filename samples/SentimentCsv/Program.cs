@@ -53,7 +53,7 @@ var result = trainer.Train(trainExamples, devExamples, metrics, progress);
 var after = trainer.Evaluate(devBatches, metrics);
 Print($"Dev after training ({result.GlobalStep} steps)", after);
 
-var classifier = model.CreateTextClassifier();
+var classifier = model.CreateTextClassificationPredictor();
 Console.WriteLine("Predictions on new reviews:");
 foreach (var review in new[]
 {

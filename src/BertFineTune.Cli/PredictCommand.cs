@@ -91,13 +91,13 @@ internal sealed class PredictCommand : Command<PredictSettings>
             {
                 var texts = items.Select((item, i) => Field(item, "text", source, lines[i])).ToList();
                 var pairs = items.Select(item => item["text_pair"]?.GetValue<string>()).ToList();
-                var results = model.CreateTextClassifier(settings.BatchSize).PredictBatch(texts, pairs.Any(p => p is not null) ? pairs : null, settings.TopK);
+                var results = model.CreateTextClassificationPredictor(settings.BatchSize).PredictBatch(texts, pairs.Any(p => p is not null) ? pairs : null, settings.TopK);
                 return items.Select((item, i) => With(item, "labels", new JsonArray(results[i].Select(l => (JsonNode)new JsonObject { ["label"] = l.Label, ["score"] = l.Score }).ToArray())));
             }
             case TokenClassificationHead:
             {
                 var texts = items.Select((item, i) => Field(item, "text", source, lines[i])).ToList();
-                var results = model.CreateTokenClassifier(settings.BatchSize).PredictBatch(texts, settings.Aggregation);
+                var results = model.CreateTokenClassificationPredictor(settings.BatchSize).PredictBatch(texts, settings.Aggregation);
                 return items.Select((item, i) => With(item, "entities", new JsonArray(results[i].Select(e => (JsonNode)new JsonObject
                 {
                     ["entity"] = e.Entity, ["score"] = e.Score, ["word"] = e.Word, ["start"] = e.Start, ["end"] = e.End,
@@ -105,7 +105,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
             }
             case QuestionAnsweringHead:
             {
-                var answerer = model.CreateQuestionAnswerer(settings.BatchSize);
+                var answerer = model.CreateQuestionAnsweringPredictor(settings.BatchSize);
                 return items.Select((item, i) =>
                 {
                     var answers = answerer.Predict(Field(item, "question", source, lines[i]), Field(item, "context", source, lines[i]),
@@ -118,7 +118,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
             }
             case MaskedLanguageModelHead or PreTrainingHead:
             {
-                var fill = model.CreateFillMask(settings.BatchSize);
+                var fill = model.CreateFillMaskPredictor(settings.BatchSize);
                 return items.Select((item, i) => With(item, "masks", new JsonArray(fill.Predict(Field(item, "text", source, lines[i]), Math.Max(settings.TopK, 1))
                     .Select(m => (JsonNode)new JsonArray(m.Select(c => (JsonNode)new JsonObject
                     {
@@ -128,7 +128,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
             case SentenceEmbeddingHead or FeatureExtractionHead:
             {
                 using var embedding = BertModelBuilder.FromPretrained(settings.Model!).WithSentenceEmbeddings().Build();
-                var vectors = embedding.CreateEmbedder(settings.BatchSize).EmbedBatch(items.Select((item, i) => Field(item, "text", source, lines[i])).ToList());
+                var vectors = embedding.CreateEmbeddingPredictor(settings.BatchSize).EmbedBatch(items.Select((item, i) => Field(item, "text", source, lines[i])).ToList());
                 return items.Select((item, i) => With(item, "embedding", new JsonArray(vectors[i].Select(v => (JsonNode)v).ToArray()))).ToList();
             }
             default:

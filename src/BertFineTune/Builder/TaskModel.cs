@@ -64,19 +64,19 @@ public sealed class TaskModel : IDisposable
     }
 
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
-    public TextClassificationPredictor CreateTextClassifier(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A token classifier (named entities); needs a token-classification head.</summary>
-    public TokenClassificationPredictor CreateTokenClassifier(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
+    public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
 
     /// <summary>An extractive question answerer; needs a question-answering head.</summary>
-    public QuestionAnsweringPredictor CreateQuestionAnswerer(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A fill-mask predictor; needs a masked-LM head.</summary>
-    public FillMaskPredictor CreateFillMask(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A sentence embedder; needs a sentence-embedding head.</summary>
-    public EmbeddingPredictor CreateEmbedder(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();

@@ -119,11 +119,11 @@ public class BertModelBuilderTests
     {
         using var temp = new TempFolder();
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
-        var before = model.CreateTextClassifier().Predict("a gripping, funny film", topK: null);
+        var before = model.CreateTextClassificationPredictor().Predict("a gripping, funny film", topK: null);
 
         model.Save(temp.Path);
         using var reloaded = BertModelBuilder.FromPretrained(temp.Path).Build();
-        var after = reloaded.CreateTextClassifier().Predict("a gripping, funny film", topK: null);
+        var after = reloaded.CreateTextClassificationPredictor().Predict("a gripping, funny film", topK: null);
 
         Assert.Equal(before, after);
         Assert.True(File.Exists(temp.File("vocab.txt")));

@@ -162,7 +162,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
             Assert.Equal(8002, model.Tokenizer.VocabularySize);
             Assert.Equal(8002, model.Model.Config.VocabSize);
             Assert.Equal([101, 8000, 1996, 8001, 103, 102], model.Tokenizer.Encode("[E1] the [/E1] [MASK]").Ids);
-            Assert.Single(model.CreateFillMask().Predict("[E1] the [/E1] [MASK]"));
+            Assert.Single(model.CreateFillMaskPredictor().Predict("[E1] the [/E1] [MASK]"));
             model.Save(_folder.Path);
         }
 

@@ -30,11 +30,11 @@ public class PredictorTests
         using var multi = Load("seq_multilabel");
         using var regression = Load("seq_regression");
 
-        Assert.Equal(ScoreFunction.Softmax, single.CreateTextClassifier().DefaultFunction);
-        Assert.Equal(ScoreFunction.Sigmoid, multi.CreateTextClassifier().DefaultFunction);
+        Assert.Equal(ScoreFunction.Softmax, single.CreateTextClassificationPredictor().DefaultFunction);
+        Assert.Equal(ScoreFunction.Sigmoid, multi.CreateTextClassificationPredictor().DefaultFunction);
         // seq_regression has one label and no problem_type in its config: transformers infers sigmoid from num_labels == 1.
         var expected = regression.Model.Config.ProblemType == "regression" ? ScoreFunction.None : ScoreFunction.Sigmoid;
-        Assert.Equal(expected, regression.CreateTextClassifier().DefaultFunction);
+        Assert.Equal(expected, regression.CreateTextClassificationPredictor().DefaultFunction);
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public class PredictorTests
     {
         using var model = Load("seq_cls");
 
-        var scores = model.CreateTextClassifier().Predict("the film was fine", topK: null);
+        var scores = model.CreateTextClassificationPredictor().Predict("the film was fine", topK: null);
 
         Assert.Equal(3, scores.Count);
         Assert.Equal(1.0, scores.Sum(s => s.Score), 5);
@@ -53,7 +53,7 @@ public class PredictorTests
     public void Batch_prediction_equals_one_by_one_prediction_in_input_order()
     {
         using var model = Load("seq_cls");
-        var classifier = model.CreateTextClassifier(batchSize: 2);
+        var classifier = model.CreateTextClassificationPredictor(batchSize: 2);
         string[] texts = ["short", "a much longer sentence about a film that goes on and on", "medium length text here", "x"];
 
         var batch = classifier.PredictBatch(texts, topK: null);
@@ -71,7 +71,7 @@ public class PredictorTests
     {
         using var model = Load("seq_cls");
 
-        var scores = model.CreateTextClassifier().Predict(string.Join(' ', Enumerable.Repeat("word", 1000)));
+        var scores = model.CreateTextClassificationPredictor().Predict(string.Join(' ', Enumerable.Repeat("word", 1000)));
 
         Assert.Single(scores);
     }
@@ -83,7 +83,7 @@ public class PredictorTests
         var text = string.Join(' ', Enumerable.Range(0, 60).Select(i => $"w{i % 7}"));
         int tokens = model.Tokenizer.Tokenize(text).Count;
 
-        var entities = model.CreateTokenClassifier(stride: 4).Predict(text, ignoreLabels: []);
+        var entities = model.CreateTokenClassificationPredictor(stride: 4).Predict(text, ignoreLabels: []);
 
         Assert.Equal(tokens, entities.Count);
         Assert.Equal(Enumerable.Range(1, tokens).Select(i => (int?)i), entities.Select(e => e.Index));
@@ -95,9 +95,9 @@ public class PredictorTests
     public void Ignored_labels_are_left_out()
     {
         using var model = Load("token_cls");
-        var all = model.CreateTokenClassifier().Predict("Alice lives in Paris", ignoreLabels: []);
+        var all = model.CreateTokenClassificationPredictor().Predict("Alice lives in Paris", ignoreLabels: []);
 
-        var withoutPer = model.CreateTokenClassifier().Predict("Alice lives in Paris", ignoreLabels: ["B-PER", "I-PER"]);
+        var withoutPer = model.CreateTokenClassificationPredictor().Predict("Alice lives in Paris", ignoreLabels: ["B-PER", "I-PER"]);
 
         Assert.Equal(all.Count(e => e.Entity is not ("B-PER" or "I-PER")), withoutPer.Count);
     }
@@ -107,7 +107,7 @@ public class PredictorTests
     {
         using var model = Load("mlm");
 
-        var candidates = model.CreateFillMask().Predict("the [MASK] of the model.", topK: 5, targets: ["the", "model"]);
+        var candidates = model.CreateFillMaskPredictor().Predict("the [MASK] of the model.", topK: 5, targets: ["the", "model"]);
 
         var only = Assert.Single(candidates);
         Assert.Equal(2, only.Count);
@@ -119,7 +119,7 @@ public class PredictorTests
     {
         using var model = Load("mlm");
 
-        var error = Assert.Throws<ArgumentException>(() => model.CreateFillMask().Predict("no mask here"));
+        var error = Assert.Throws<ArgumentException>(() => model.CreateFillMaskPredictor().Predict("no mask here"));
 
         Assert.Contains("[MASK]", error.Message, StringComparison.Ordinal);
     }
@@ -143,7 +143,7 @@ public class PredictorTests
     public void Normalised_embeddings_have_unit_length_and_a_text_is_most_similar_to_itself()
     {
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("bert_model")).WithSentenceEmbeddings(PoolingMode.Mean, normalize: true).Build();
-        var embedder = model.CreateEmbedder();
+        var embedder = model.CreateEmbeddingPredictor();
 
         var vectors = embedder.EmbedBatch(["a cat sat on the mat", "stock markets fell sharply", "a cat sat on the mat"]);
 

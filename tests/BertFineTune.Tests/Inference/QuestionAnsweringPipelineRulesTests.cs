@@ -28,7 +28,7 @@ public class QuestionAnsweringPipelineRulesTests
     {
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("qa")).Build();
 
-        var answers = model.CreateQuestionAnswerer().Predict(KowalczykQuestion, KowalczykContext,
+        var answers = model.CreateQuestionAnsweringPredictor().Predict(KowalczykQuestion, KowalczykContext,
             new QuestionAnsweringOptions { TopK = 3, AlignToWords = false });
 
         Assert.Equal(("owalczyk in", 26, 37), (answers[0].Text, answers[0].Start, answers[0].End));
@@ -49,7 +49,7 @@ public class QuestionAnsweringPipelineRulesTests
     public void The_qa_fixture_model_gives_whole_word_answers_merged_as_the_pipeline_does()
     {
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("qa")).Build();
-        var qa = model.CreateQuestionAnswerer();
+        var qa = model.CreateQuestionAnsweringPredictor();
 
         var spans = qa.Predict(KowalczykQuestion, KowalczykContext, new QuestionAnsweringOptions { TopK = 16, AlignToWords = false });
         var answers = qa.Predict(KowalczykQuestion, KowalczykContext, new QuestionAnsweringOptions { TopK = 3 });
@@ -131,7 +131,7 @@ public class QuestionAnsweringPipelineRulesTests
         var options = new QuestionAnsweringOptions { MaxSequenceLength = 128, TopK = 3 };
 
         var windows = QuestionAnsweringPredictor.EncodeWindows(model.Tokenizer, 128, KowalczykQuestion, context, options);
-        var answers = model.CreateQuestionAnswerer().Predict(KowalczykQuestion, context, options);
+        var answers = model.CreateQuestionAnsweringPredictor().Predict(KowalczykQuestion, context, options);
 
         Assert.Equal(3, windows.Count);
         Assert.Equal([128, 128, 86], windows.Select(w => w.Length));

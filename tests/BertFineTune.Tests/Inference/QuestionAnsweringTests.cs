@@ -99,7 +99,7 @@ public class QuestionAnsweringTests
         var context = Context(150, 150);
         Assert.True(model.Tokenizer.Tokenize(context).Count > 2000);
 
-        var answers = model.CreateQuestionAnswerer().Predict("where was the treaty signed?", context, new QuestionAnsweringOptions { TopK = 3, DocStride = 32 });
+        var answers = model.CreateQuestionAnsweringPredictor().Predict("where was the treaty signed?", context, new QuestionAnsweringOptions { TopK = 3, DocStride = 32 });
 
         Assert.Equal(3, answers.Count);
         Assert.All(answers, a => Assert.Equal(context[a.Start..a.End], a.Text));

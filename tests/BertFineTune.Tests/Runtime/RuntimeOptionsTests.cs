@@ -44,7 +44,7 @@ public class RuntimeOptionsTests
             using var model = Builder().UseMixedPrecision().UseLoggerFactory(logs).Build();
 
             Assert.Equal(supported, model.MixedPrecision);
-            Assert.Equal(supported, model.CreateTextClassifier().MixedPrecision);
+            Assert.Equal(supported, model.CreateTextClassificationPredictor().MixedPrecision);
             var warnings = logs.Messages.Where(m => m.Contains("Mixed precision is off", StringComparison.Ordinal)).ToList();
             if (supported)
             {
@@ -67,6 +67,6 @@ public class RuntimeOptionsTests
         using var model = Builder().Build();
 
         Assert.False(model.MixedPrecision);
-        Assert.False(model.CreateTextClassifier().MixedPrecision);
+        Assert.False(model.CreateTextClassificationPredictor().MixedPrecision);
     }
 }
