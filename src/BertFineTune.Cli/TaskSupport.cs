@@ -10,7 +10,7 @@ internal static class TaskSupport
     public static BertModelBuilder WithTask(BertModelBuilder builder, TaskKind task, IReadOnlyList<string> labels) => task switch
     {
         TaskKind.Classification => builder.WithSequenceClassification(labels),
-        TaskKind.PairClassification => builder.WithSentencePairClassification(labels),
+        TaskKind.PairClassification => builder.WithSequenceClassification(labels),
         TaskKind.MultiLabel => builder.WithMultiLabelClassification(labels),
         TaskKind.Regression => builder.WithRegression(labels.Count == 1 ? labels[0] : "score"),
         TaskKind.Ner => builder.WithTokenClassification(labels),

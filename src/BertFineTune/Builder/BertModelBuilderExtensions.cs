@@ -5,13 +5,12 @@ namespace BertFineTune.Builder;
 /// <summary>The built-in heads as one-call builder steps; each is a thin layer over <see cref="BertModelBuilder.WithHead"/>.</summary>
 public static class BertModelBuilderExtensions
 {
-    /// <summary>Single-label classification of a text or a text pair over <paramref name="labels"/> (cross-entropy).</summary>
+    /// <summary>
+    /// Single-label classification of a text or of a text pair (paraphrase, entailment: encode the pairs, the head is
+    /// the same) over <paramref name="labels"/> (cross-entropy).
+    /// </summary>
     public static BertModelBuilder WithSequenceClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>
         WithClassification(builder, labels, "single_label_classification", "sequence classification");
-
-    /// <summary>Sentence-pair classification (paraphrase, entailment): the same head, fed text pairs.</summary>
-    public static BertModelBuilder WithSentencePairClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>
-        WithClassification(builder, labels, "single_label_classification", "sentence-pair classification");
 
     /// <summary>Multi-label classification: any subset of <paramref name="labels"/> (BCE with logits, sigmoid scores).</summary>
     public static BertModelBuilder WithMultiLabelClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>

@@ -128,7 +128,7 @@ public class PredictorTests
     public void Mean_pooled_embeddings_match_the_reference_mean_pooling()
     {
         using var reference = SafeTensorsFile.Open(Path.Combine(Fixtures.Model("bert_model"), "reference_io.safetensors"));
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), new PretrainedLoadOptions { Head = _ => new SentenceEmbeddingHead(PoolingMode.Mean) });
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), new FolderLoadOptions { Head = _ => new SentenceEmbeddingHead(PoolingMode.Mean) });
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -157,7 +157,7 @@ public class PredictorTests
     [InlineData(PoolingMode.Max)]
     public void Cls_and_max_pooling_pick_the_first_token_or_the_elementwise_maximum(PoolingMode pooling)
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), new PretrainedLoadOptions { Head = _ => new SentenceEmbeddingHead(pooling) });
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), new FolderLoadOptions { Head = _ => new SentenceEmbeddingHead(pooling) });
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
