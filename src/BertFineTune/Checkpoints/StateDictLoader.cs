@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Checkpoints;
 
 /// <summary>How checkpoint weights are matched to a model's parameters.</summary>
-public sealed record StateDictLoadOptions
+internal sealed record StateDictLoadOptions
 {
     /// <summary>
     /// The prefix the base encoder's keys carry inside task models (<c>bert</c>). Checkpoints of the bare encoder, which
@@ -73,7 +73,7 @@ public sealed class CheckpointMismatchException : InvalidOperationException
 }
 
 /// <summary>Copies checkpoint tensors into a model's parameters, mapping Hugging Face key variants to the model's keys.</summary>
-public static class StateDictLoader
+internal static class StateDictLoader
 {
     /// <summary>
     /// Loads <paramref name="checkpoint"/> into <paramref name="modelState"/> (a model's state dictionary: name → live

@@ -201,7 +201,7 @@ public sealed class BertForTask : nn.Module
             state.Add(new(key, tensor));
         }
         var dtype = state.Select(s => s.Value).FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-        SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName), state,
+        SafeTensorsWriter.Write(Path.Combine(folder, WeightsFiles.SafeWeightsName), state,
             new Dictionary<string, string> { ["format"] = "pt" });
         (Config with { DType = DTypeName(dtype) }).Save(folder);
     }

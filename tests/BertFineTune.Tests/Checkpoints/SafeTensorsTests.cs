@@ -918,7 +918,7 @@ public sealed class SafeTensorsTests : IDisposable
     // The real fixture written by Python's safetensors.
     // ------------------------------------------------------------------------------------------------------------
 
-    private static string SeqClsWeights => Path.Combine(Fixtures.Model("seq_cls"), SafeTensorsCheckpoint.WeightsFileName);
+    private static string SeqClsWeights => Path.Combine(Fixtures.Model("seq_cls"), WeightsFiles.SafeWeightsName);
 
     [Fact]
     public void Fixture_metadata_is_format_pt()
@@ -1016,7 +1016,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Reduced_precision_fixture_holds_the_fp32_tensor_names_and_shapes_in_its_dtype(string model, SafeTensorsDType dtype)
     {
         using var fp32 = SafeTensorsFile.Open(SeqClsWeights);
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         Assert.Equal(fp32.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal),
             reduced.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
@@ -1033,7 +1033,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Reduced_precision_fixture_values_are_the_fp32_values_rounded_to_its_dtype(string model, ScalarType type)
     {
         using var fp32 = SafeTensorsFile.Open(SeqClsWeights);
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         Assert.NotEmpty(reduced.Tensors);
         foreach (var info in reduced.Tensors)
@@ -1051,7 +1051,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("seq_cls_bf16")]
     public void Reduced_precision_fixture_upcasts_to_the_same_float32_values_as_torch(string model)
     {
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         foreach (var info in reduced.Tensors)
         {
@@ -1089,7 +1089,7 @@ public sealed class SafeTensorsTests : IDisposable
 
     private static string WriteIndex(string folder, Dictionary<string, string> weightMap)
     {
-        var path = Path.Combine(folder, SafeTensorsCheckpoint.IndexFileName);
+        var path = Path.Combine(folder, WeightsFiles.SafeWeightsIndexName);
         var index = new Dictionary<string, object>
         {
             ["metadata"] = new Dictionary<string, long> { ["total_size"] = 6 * 4 + 2 * 8 + 3 * 2 },
@@ -1145,7 +1145,7 @@ public sealed class SafeTensorsTests : IDisposable
         using var checkpoint = SafeTensorsCheckpoint.OpenFolder(_folder.Path);
         using var scope = NewDisposeScope();
 
-        Assert.True(SafeTensorsCheckpoint.ExistsIn(_folder.Path));
+        Assert.Equal(WeightsLayout.Sharded, WeightsFiles.InFolder(_folder.Path));
         Assert.Equal(3, checkpoint.Names.Count);
         Assert.True(ShardC().Equals(checkpoint.ReadTensor("c")));
     }
@@ -1154,8 +1154,8 @@ public sealed class SafeTensorsTests : IDisposable
     public void OpenFolder_prefers_model_safetensors_over_an_index()
     {
         using var scope = NewDisposeScope();
-        SafeTensorsWriter.Write(_folder.File(SafeTensorsCheckpoint.WeightsFileName), [Named("single", ones(2))]);
-        File.WriteAllText(_folder.File(SafeTensorsCheckpoint.IndexFileName), "not json at all");
+        SafeTensorsWriter.Write(_folder.File(WeightsFiles.SafeWeightsName), [Named("single", ones(2))]);
+        File.WriteAllText(_folder.File(WeightsFiles.SafeWeightsIndexName), "not json at all");
 
         using var checkpoint = SafeTensorsCheckpoint.OpenFolder(_folder.Path);
 
@@ -1275,7 +1275,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_an_index_that_is_not_JSON(string text)
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, text);
 
         AssertIndexRejected(index, "the index is not valid JSON");
@@ -1289,7 +1289,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("42")]
     public void Sharded_checkpoint_rejects_an_index_without_a_weight_map_object(string text)
     {
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, text);
 
         AssertIndexRejected(index, "the index has no 'weight_map' object");
@@ -1299,7 +1299,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_a_weight_map_value_that_is_not_a_file_name()
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, $"{{\"weight_map\":{{\"a\":\"{Shard1}\",\"b\":1}}}}");
 
         AssertIndexRejected(index, "the weight_map value must be a shard file name", "b");
@@ -1309,7 +1309,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_a_name_listed_twice_in_the_weight_map()
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, $"{{\"weight_map\":{{\"a\":\"{Shard1}\",\"b\":\"{Shard1}\",\"c\":\"{Shard2}\",\"a\":\"{Shard1}\"}}}}");
 
         AssertIndexRejected(index, "the name appears more than once in weight_map", "a");
@@ -1336,9 +1336,9 @@ public sealed class SafeTensorsTests : IDisposable
         var error = Assert.Throws<FileNotFoundException>(() => SafeTensorsCheckpoint.OpenFolder(_folder.Path));
 
         Assert.Contains("pytorch_model.bin", error.Message, StringComparison.Ordinal);
-        Assert.Contains(SafeTensorsCheckpoint.WeightsFileName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsName, error.Message, StringComparison.Ordinal);
         Assert.Contains(_folder.Path, error.Message, StringComparison.Ordinal);
-        Assert.False(SafeTensorsCheckpoint.ExistsIn(_folder.Path));
+        Assert.Equal(WeightsLayout.PickleOnly, WeightsFiles.InFolder(_folder.Path));
     }
 
     [Fact]
@@ -1346,8 +1346,8 @@ public sealed class SafeTensorsTests : IDisposable
     {
         var error = Assert.Throws<FileNotFoundException>(() => SafeTensorsCheckpoint.OpenFolder(_folder.Path));
 
-        Assert.Contains(SafeTensorsCheckpoint.WeightsFileName, error.Message, StringComparison.Ordinal);
-        Assert.Contains(SafeTensorsCheckpoint.IndexFileName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsIndexName, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("pytorch_model.bin", error.Message, StringComparison.Ordinal);
     }
 }
