@@ -183,63 +183,15 @@ internal static class BertConfigJson
     /// <summary>Typed access to config fields with messages that name the field and the value found.</summary>
     private sealed class FieldReader(JsonObject root, string source)
     {
-        public int? Int(string field)
-        {
-            var node = root[field];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && element.ValueKind == JsonValueKind.Number
-                && element.TryGetInt32(out var result))
-            {
-                return result;
-            }
-            throw new BertConfigException(source, field, $"{field} must be an integer, found {node.ToJsonString()}.");
-        }
+        public int? Int(string field) =>
+            Value(field, "an integer", e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out _))?.GetInt32();
 
-        public double? Double(string field)
-        {
-            var node = root[field];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && element.ValueKind == JsonValueKind.Number)
-            {
-                return element.GetDouble();
-            }
-            throw new BertConfigException(source, field, $"{field} must be a number, found {node.ToJsonString()}.");
-        }
+        public double? Double(string field) => Value(field, "a number", e => e.ValueKind == JsonValueKind.Number)?.GetDouble();
 
-        public bool? Bool(string field)
-        {
-            var node = root[field];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element)
-                && element.ValueKind is JsonValueKind.True or JsonValueKind.False)
-            {
-                return element.GetBoolean();
-            }
-            throw new BertConfigException(source, field, $"{field} must be true or false, found {node.ToJsonString()}.");
-        }
+        public bool? Bool(string field) =>
+            Value(field, "true or false", e => e.ValueKind is JsonValueKind.True or JsonValueKind.False)?.GetBoolean();
 
-        public string? String(string field)
-        {
-            var node = root[field];
-            if (node is null)
-            {
-                return null;
-            }
-            if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && element.ValueKind == JsonValueKind.String)
-            {
-                return element.GetString();
-            }
-            throw new BertConfigException(source, field, $"{field} must be a string, found {node.ToJsonString()}.");
-        }
+        public string? String(string field) => Value(field, "a string", e => e.ValueKind == JsonValueKind.String)?.GetString();
 
         public IReadOnlyList<string>? StringList(string field)
         {
@@ -256,6 +208,22 @@ internal static class BertConfigJson
                     ? s
                     : throw new BertConfigException(source, field, $"{field} must hold only strings, found {item?.ToJsonString() ?? "null"}."))
                 .ToList().AsReadOnly();
+        }
+
+        /// <summary>The field's value when <paramref name="accepts"/> it, null when the field is absent (or JSON null).</summary>
+        /// <exception cref="BertConfigException">The value is not <paramref name="expected"/>.</exception>
+        private JsonElement? Value(string field, string expected, Func<JsonElement, bool> accepts)
+        {
+            var node = root[field];
+            if (node is null)
+            {
+                return null;
+            }
+            if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && accepts(element))
+            {
+                return element;
+            }
+            throw new BertConfigException(source, field, $"{field} must be {expected}, found {node.ToJsonString()}.");
         }
 
         /// <summary><c>problem_type</c>, one of transformers' three spellings, or null when absent.</summary>

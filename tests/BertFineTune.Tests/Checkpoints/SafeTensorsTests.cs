@@ -584,20 +584,16 @@ public sealed class SafeTensorsTests : IDisposable
     // Writer → reader round trips.
     // ------------------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// The ten dtypes of the format (a subset of the safetensors crate's <c>Dtype</c>) this library reads and writes, by
+    /// header spelling. By name, because the enum is internal and xunit's test methods are public.
+    /// </summary>
+    public static TheoryData<string> EveryDType() => new() { "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL" };
+
     [Theory]
-    [InlineData(nameof(SafeTensorsDType.F64))]
-    [InlineData(nameof(SafeTensorsDType.F32))]
-    [InlineData(nameof(SafeTensorsDType.F16))]
-    [InlineData(nameof(SafeTensorsDType.BF16))]
-    [InlineData(nameof(SafeTensorsDType.I64))]
-    [InlineData(nameof(SafeTensorsDType.I32))]
-    [InlineData(nameof(SafeTensorsDType.I16))]
-    [InlineData(nameof(SafeTensorsDType.I8))]
-    [InlineData(nameof(SafeTensorsDType.U8))]
-    [InlineData(nameof(SafeTensorsDType.BOOL))]
+    [MemberData(nameof(EveryDType))]
     public void Round_trips_every_dtype_bit_for_bit(string dtypeName)
     {
-        // By name: the enum is internal and xunit test methods are public.
         var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var original = Sample(dtype);
@@ -617,19 +613,9 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData(nameof(SafeTensorsDType.F64))]
-    [InlineData(nameof(SafeTensorsDType.F32))]
-    [InlineData(nameof(SafeTensorsDType.F16))]
-    [InlineData(nameof(SafeTensorsDType.BF16))]
-    [InlineData(nameof(SafeTensorsDType.I64))]
-    [InlineData(nameof(SafeTensorsDType.I32))]
-    [InlineData(nameof(SafeTensorsDType.I16))]
-    [InlineData(nameof(SafeTensorsDType.I8))]
-    [InlineData(nameof(SafeTensorsDType.U8))]
-    [InlineData(nameof(SafeTensorsDType.BOOL))]
+    [MemberData(nameof(EveryDType))]
     public void Round_trips_a_scalar_of_every_dtype(string dtypeName)
     {
-        // By name: the enum is internal and xunit test methods are public.
         var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var scalar = Sample(dtype).reshape(-1)[2].clone();
@@ -650,19 +636,9 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData(nameof(SafeTensorsDType.F64))]
-    [InlineData(nameof(SafeTensorsDType.F32))]
-    [InlineData(nameof(SafeTensorsDType.F16))]
-    [InlineData(nameof(SafeTensorsDType.BF16))]
-    [InlineData(nameof(SafeTensorsDType.I64))]
-    [InlineData(nameof(SafeTensorsDType.I32))]
-    [InlineData(nameof(SafeTensorsDType.I16))]
-    [InlineData(nameof(SafeTensorsDType.I8))]
-    [InlineData(nameof(SafeTensorsDType.U8))]
-    [InlineData(nameof(SafeTensorsDType.BOOL))]
+    [MemberData(nameof(EveryDType))]
     public void Round_trips_an_empty_tensor_of_every_dtype_between_non_empty_ones(string dtypeName)
     {
-        // By name: the enum is internal and xunit test methods are public.
         var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var type = SafeTensorsDTypes.ToScalarType(dtype);
@@ -1021,7 +997,6 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("seq_cls_bf16", nameof(SafeTensorsDType.BF16))]
     public void Reduced_precision_fixture_holds_the_fp32_tensor_names_and_shapes_in_its_dtype(string model, string dtypeName)
     {
-        // By name: the enum is internal and xunit test methods are public.
         var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var fp32 = SafeTensorsFile.Open(SeqClsWeights);
         using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));

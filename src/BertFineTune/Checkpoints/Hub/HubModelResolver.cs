@@ -21,9 +21,6 @@ namespace BertFineTune.Checkpoints.Hub;
 /// </example>
 public sealed class HubModelResolver : IDisposable
 {
-    /// <summary>The file every model needs.</summary>
-    private const string ConfigFileName = BertConfig.FileName;
-
     private static readonly string[] OptionalFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"];
 
     private readonly HubOptions _options;
@@ -130,7 +127,7 @@ public sealed class HubModelResolver : IDisposable
     private async Task<string> DownloadAsync(HubCache cache, string revision, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
     {
         var session = new Session(this, cache, revision, progress, cancellationToken);
-        await session.FetchAsync(ConfigFileName, required: true).ConfigureAwait(false);
+        await session.FetchAsync(BertConfig.FileName, required: true).ConfigureAwait(false);
         // The safetensors files are fetched as they are found; the pickle file is only asked about, never downloaded.
         var layout = await WeightsFiles.ChooseAsync(name => name == WeightsFiles.PickleWeightsName
             ? session.ExistsAsync(name)
@@ -185,9 +182,9 @@ public sealed class HubModelResolver : IDisposable
             throw NotCached($"no refs/{revision}");
         }
         var folder = cache.SnapshotFolder(commit);
-        if (!HubCache.IsPresent(Path.Combine(folder, ConfigFileName)))
+        if (!HubCache.IsPresent(Path.Combine(folder, BertConfig.FileName)))
         {
-            throw NotCached($"snapshot {commit} has no {ConfigFileName}");
+            throw NotCached($"snapshot {commit} has no {BertConfig.FileName}");
         }
         switch (WeightsFiles.Choose(name => HubCache.IsPresent(Path.Combine(folder, name))))
         {
@@ -263,7 +260,7 @@ public sealed class HubModelResolver : IDisposable
                 {
                     throw new HubException(HubErrorKind.EntryNotFound, cache.RepoId, fileName, 404,
                         $"{cache.RepoId} has no {fileName} at revision '{revision}' on {owner._settings.Endpoint}. Check the repository id and "
-                        + $"revision; a BERT model needs {ConfigFileName} and safetensors weights.");
+                        + $"revision; a BERT model needs {BertConfig.FileName} and safetensors weights.");
                 }
                 if (Commit is not null)
                 {
