@@ -218,7 +218,7 @@ public sealed class BertModelBuilder
         var device = ResolveDevice(_device);
         var folder = ResolveFolder(downloadProgress, cancellationToken);
 
-        var baseConfig = _config ?? BertConfig.Load(Path.Combine(folder!, "config.json"));
+        var baseConfig = _config ?? BertConfig.Load(folder!);
         var configure = _head?.Configure is { } headConfigure ? _configure.Prepend(headConfigure) : _configure;
         var config = configure.Aggregate(baseConfig, (c, f) => f(c));
         try

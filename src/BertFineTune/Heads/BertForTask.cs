@@ -153,11 +153,11 @@ public sealed class BertForTask : nn.Module
         {
             throw new DirectoryNotFoundException($"Model folder not found: {folder}");
         }
-        var config = BertConfig.Load(Path.Combine(folder, "config.json"));
+        var config = BertConfig.Load(folder);
         if (options.Configure is { } configure)
         {
             config = configure(config);
-            config.Validate(Path.Combine(folder, "config.json") + " (after Configure)");
+            config.Validate(Path.Combine(folder, BertConfig.FileName) + " (after Configure)");
         }
         var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
         var model = new BertForTask(config, head);
@@ -201,9 +201,9 @@ public sealed class BertForTask : nn.Module
             state.Add(new(key, tensor));
         }
         var dtype = state.Select(s => s.Value).FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-        SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName), state,
+        SafeTensorsWriter.Write(Path.Combine(folder, WeightsFiles.SafeWeightsName), state,
             new Dictionary<string, string> { ["format"] = "pt" });
-        (Config with { DType = DTypeName(dtype) }).Save(Path.Combine(folder, "config.json"));
+        (Config with { DType = DTypeName(dtype) }).Save(folder);
     }
 
     private static string DTypeName(ScalarType type) => type switch

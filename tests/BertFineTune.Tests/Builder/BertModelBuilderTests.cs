@@ -148,7 +148,7 @@ public class BertModelBuilderTests
         using var model = BertModelBuilder.FromConfig(new BertConfig { VocabSize = 8000, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 64 }, tokenizer)
             .WithRegression().Build();
 
-        Assert.Equal("regression", model.Model.Config.ProblemType);
+        Assert.Equal(ProblemType.Regression, model.Model.Config.ProblemType);
         Assert.Equal(64, model.MaxSequenceLength);
     }
 

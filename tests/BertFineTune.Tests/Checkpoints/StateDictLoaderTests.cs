@@ -9,7 +9,7 @@ public class StateDictLoaderTests
 {
     private static readonly string[] ClassifierKeys = ["classifier.bias", "classifier.weight"];
 
-    private static string WeightsOf(string folder) => Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName);
+    private static string WeightsOf(string folder) => Path.Combine(folder, WeightsFiles.SafeWeightsName);
 
     /// <summary>torch.equal: same shape, dtype and every element.</summary>
     private static bool Same(Tensor expected, Tensor actual)

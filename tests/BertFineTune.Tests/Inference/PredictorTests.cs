@@ -33,7 +33,7 @@ public class PredictorTests
         Assert.Equal(ScoreFunction.Softmax, single.CreateTextClassificationPredictor().DefaultFunction);
         Assert.Equal(ScoreFunction.Sigmoid, multi.CreateTextClassificationPredictor().DefaultFunction);
         // seq_regression has one label and no problem_type in its config: transformers infers sigmoid from num_labels == 1.
-        var expected = regression.Model.Config.ProblemType == "regression" ? ScoreFunction.None : ScoreFunction.Sigmoid;
+        var expected = regression.Model.Config.ProblemType == ProblemType.Regression ? ScoreFunction.None : ScoreFunction.Sigmoid;
         Assert.Equal(expected, regression.CreateTextClassificationPredictor().DefaultFunction);
     }
 
