@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace BertFineTune.Tokenization;
 
@@ -125,7 +126,7 @@ internal sealed class BertTextNormalizer
         private List<(int Start, int End)>? _spans;
         private (int Start, int End) _lastSpan;
 
-        public readonly bool HasRun => _run is { Count: > 0 };
+        public bool HasRun { readonly get; private set; }
 
         /// <summary>The NFD of one code point (after clean_text), its starters emitted, its non-starters queued.</summary>
         public void Decompose(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
@@ -158,6 +159,7 @@ internal sealed class BertTextNormalizer
                     _spans.Clear();
                 }
                 _run.Add((d, BertUnicode.CombiningClass(d), k == 0));
+                HasRun = true;
                 if (k == 0)
                 {
                     _spans.Add((originalStart, originalEnd));
@@ -168,10 +170,12 @@ internal sealed class BertTextNormalizer
         /// <summary>Sorts the pending run by combining class (stable) and emits it with the crate's positional spans.</summary>
         public void FlushRun()
         {
-            if (_run is not { Count: > 0 } run)
+            if (!HasRun)
             {
                 return;
             }
+            HasRun = false;
+            var run = _run!;
             // Insertion sort: stable, and runs are short.
             for (int a = 1; a < run.Count; a++)
             {
@@ -254,6 +258,7 @@ internal sealed class BertTextNormalizer
         }
 
         /// <summary>Appends one normalised BMP character: to the open word, or as a word of its own when it is punctuation.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void AppendFinal(char c, bool punctuation, int originalStart, int originalEnd)
         {
             if (punctuation)
@@ -271,6 +276,7 @@ internal sealed class BertTextNormalizer
             buffer.Append(c, originalStart, originalEnd);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void EndWord()
         {
             if (_wordStart >= 0 && buffer.Length > _wordStart)
