@@ -47,17 +47,22 @@ internal sealed class BertTextNormalizer
             if (c < 0x80)
             {
                 i++;
-                // ASCII fast path: no decomposition, simple lower-casing, a starter (ends any combining run).
-                if (pass.HasRun)
-                {
-                    pass.FlushRun();
-                }
+                // ASCII fast path: no decomposition, simple lower-casing. A kept ASCII character is a starter and ends
+                // any combining run; a removed control is gone before NFD and does not.
                 if (c is '\t' or '\n' or '\r' or ' ')
                 {
+                    if (pass.HasRun)
+                    {
+                        pass.FlushRun();
+                    }
                     pass.EndWord();
                 }
                 else if (c >= 0x20 && c != 0x7F)
                 {
+                    if (pass.HasRun)
+                    {
+                        pass.FlushRun();
+                    }
                     char ascii = _lowercase && c is >= 'A' and <= 'Z' ? (char)(c + 32) : c;
                     pass.AppendFinal(ascii, IsAsciiPunctuation(ascii), originalStart, i);
                 }

@@ -7,7 +7,7 @@ namespace BertFineTune.Tests.Tokenization;
 /// <summary>
 /// Every per-character decision of the BERT normaliser and pre-tokeniser (removed, white space, punctuation, CJK,
 /// accents, lower case, canonical ordering) against the tokenizers crate itself. The expected values in Data/ were
-/// written by tools/unicode/reference-bert-pre-tokenizer.mjs from the npm package tokenizers 0.23.2 (the Node binding of
+/// written by tools/tokenizers-reference/reference-bert-pre-tokenizer.mjs from the npm package tokenizers 0.23.2 (the Node binding of
 /// the Rust crate transformers' fast tokenizer runs): its <c>bertNormalizer</c> + <c>bertPreTokenizer</c>.
 /// </summary>
 public sealed class BertUnicodeConformanceTests
@@ -121,6 +121,22 @@ public sealed class BertUnicodeConformanceTests
 
         Assert.True(characters.Count > 0);
         Assert.True(failures.Count == 0, string.Join('\n', failures));
+    }
+
+    [Theory]
+    [InlineData("x\U0001E944\u0007\U0001E94Ax", "x\U0001E94A\U0001E944x", 0, 5)]
+    [InlineData("x\U0001E944\u200B\U0001E94Ax", "x\U0001E94A\U0001E944x", 0, 5)]
+    [InlineData(" \u0301\U0001E94Ax", "\U0001E94Ax", 1, 4)]
+    public void Removed_characters_do_not_end_a_combining_run_and_reordered_characters_take_spans_by_position(
+        string text, string word, int start, int end)
+    {
+        // tokenizers 0.23.2 (uncased) gives these words and offsets (code points). clean_text removes BEL and U+200B
+        // before NFD, so U+1E94A (class 7) still moves before U+1E944 (class 230). In " \u0301\U0001E94Ax" the run
+        // [U+0301 (230), U+1E94A (7)] is sorted and U+1E94A takes the span of the run's first character, 1, not its own, 2
+        // (NormalizedString::transform_range aligns by position).
+        var words = Words(Normalizer("uncased"), text);
+
+        Assert.Equal([(word, start, end)], words);
     }
 
     [Theory]
