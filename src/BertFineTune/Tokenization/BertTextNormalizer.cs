@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
+using System.Runtime.CompilerServices;
 
 namespace BertFineTune.Tokenization;
 
@@ -11,15 +9,17 @@ namespace BertFineTune.Tokenization;
 /// offsets point into the original string.
 /// </summary>
 /// <remarks>
-/// The normaliser removes NUL, U+FFFD, lone surrogates and every character of category Cc, Cf, Cn, Co or Cs except tab,
-/// newline and carriage return; maps white space to a space; surrounds CJK ideographs with spaces; strips accents (NFD,
-/// then drops non-spacing marks) when asked; and lower-cases per character as Rust's <c>char::to_lowercase</c> does.
+/// The crate's steps, in its order (tokenizers/src/normalizers/bert.rs <c>BertNormalizer::normalize</c>, then
+/// pre_tokenizers/bert.rs): clean_text removes NUL, U+FFFD and <c>is_control</c> characters (Cc, Cf, Co of Unicode 8.0
+/// except tab, newline, CR; unassigned code points are kept) and maps white space to a space; handle_chinese_chars puts
+/// spaces around CJK ideographs; strip_accents takes the NFD (Unicode 9.0, canonical ordering included) and drops Mn
+/// (Unicode 8.0); lowercase applies Rust's <c>char::to_lowercase</c>; the pre-tokeniser splits at white space and isolates
+/// punctuation, judged on the normalised characters. Every per-character decision reads <see cref="BertUnicode"/>, the
+/// crate's data, not .NET's. A lone surrogate (which cannot reach the crate from Python) is removed, as U+FFFD is.
 /// Immutable and thread-safe.
 /// </remarks>
 internal sealed partial class BertTextNormalizer
 {
-    private static readonly ConcurrentDictionary<int, string> Decompositions = new();
-
     private readonly bool _lowercase;
     private readonly bool _stripAccents;
     private readonly bool _splitChinese;
@@ -37,13 +37,37 @@ internal sealed partial class BertTextNormalizer
     /// </summary>
     public void AppendWords(string text, int start, int end, NormalizedBuffer buffer, List<NormalizedWord> words)
     {
-        int wordStart = -1;
+        var pass = new Pass(this, buffer, words);
         int i = start;
         while (i < end)
         {
             int originalStart = i;
             int codePoint;
             char c = text[i];
+            if (c < 0x80)
+            {
+                i++;
+                // ASCII fast path: no decomposition, simple lower-casing. A kept ASCII character is a starter and ends
+                // any combining run; a removed control is gone before NFD and does not.
+                if (c is '\t' or '\n' or '\r' or ' ')
+                {
+                    if (pass.HasRun)
+                    {
+                        pass.FlushRun();
+                    }
+                    pass.EndWord();
+                }
+                else if (c >= 0x20 && c != 0x7F)
+                {
+                    if (pass.HasRun)
+                    {
+                        pass.FlushRun();
+                    }
+                    char ascii = _lowercase && c is >= 'A' and <= 'Z' ? (char)(c + 32) : c;
+                    pass.AppendFinal(ascii, IsAsciiPunctuation(ascii), originalStart, i);
+                }
+                continue;
+            }
             if (char.IsHighSurrogate(c) && i + 1 < end && char.IsLowSurrogate(text[i + 1]))
             {
                 codePoint = char.ConvertToUtf32(c, text[i + 1]);
@@ -56,165 +80,217 @@ internal sealed partial class BertTextNormalizer
                 i++;
             }
 
-            if (codePoint < 0x80)
+            var flags = BertUnicode.Flags(codePoint);
+            if ((flags & BertCharFlags.Removed) != 0)
             {
-                // ASCII fast path: no accents, simple lower-casing.
-                if (codePoint is '\t' or '\n' or '\r' or ' ')
-                {
-                    EndWord(ref wordStart, buffer, words);
-                    continue;
-                }
-                if (codePoint < 0x20 || codePoint == 0x7F)
-                {
-                    continue;
-                }
-                char ascii = _lowercase && codePoint is >= 'A' and <= 'Z' ? (char)(codePoint + 32) : (char)codePoint;
-                if (IsAsciiPunctuation(ascii))
-                {
-                    EndWord(ref wordStart, buffer, words);
-                    int at = buffer.Length;
-                    buffer.Append(ascii, originalStart, i);
-                    words.Add(new NormalizedWord(at, buffer.Length));
-                    continue;
-                }
-                if (wordStart < 0)
-                {
-                    wordStart = buffer.Length;
-                }
-                buffer.Append(ascii, originalStart, i);
+                // Removed before NFD: it does not even end a combining run.
                 continue;
             }
-
-            if (codePoint == 0xFFFD || IsOther(codePoint))
+            if ((flags & BertCharFlags.WhiteSpace) != 0)
             {
+                pass.FlushRun();
+                pass.EndWord();
                 continue;
             }
-            if (Rune.IsWhiteSpace(new Rune(codePoint)))
+            bool ownWord = _splitChinese && (flags & BertCharFlags.Chinese) != 0;
+            if (ownWord)
             {
-                EndWord(ref wordStart, buffer, words);
-                continue;
+                pass.FlushRun();
+                pass.EndWord();
             }
-            if (_splitChinese && IsChinese(codePoint))
+            if (_stripAccents)
             {
-                // An ideograph is a word of its own.
-                EndWord(ref wordStart, buffer, words);
-                int at = buffer.Length;
-                AppendTransformed(codePoint, originalStart, i, buffer);
-                if (buffer.Length > at)
-                {
-                    words.Add(new NormalizedWord(at, buffer.Length));
-                }
-                continue;
+                pass.Decompose(codePoint, flags, originalStart, i);
             }
-
-            int before = buffer.Length;
-            bool punctuation = IsPunctuation(codePoint);
-            if (punctuation)
+            else
             {
-                EndWord(ref wordStart, buffer, words);
+                pass.Transform(codePoint, flags, originalStart, i);
             }
-            else if (wordStart < 0)
+            if (ownWord)
             {
-                wordStart = before;
-            }
-            AppendTransformed(codePoint, originalStart, i, buffer);
-            if (punctuation)
-            {
-                if (buffer.Length > before)
-                {
-                    words.Add(new NormalizedWord(before, buffer.Length));
-                }
-            }
-            else if (wordStart == buffer.Length)
-            {
-                // Everything so far in this word was removed (a lone accent): no word yet.
-                wordStart = -1;
+                pass.EndWord();
             }
         }
-        EndWord(ref wordStart, buffer, words);
+        pass.FlushRun();
+        pass.EndWord();
     }
 
-    private static void EndWord(ref int wordStart, NormalizedBuffer buffer, List<NormalizedWord> words)
-    {
-        if (wordStart >= 0 && buffer.Length > wordStart)
-        {
-            words.Add(new NormalizedWord(wordStart, buffer.Length));
-        }
-        wordStart = -1;
-    }
-
-    /// <summary>Appends the accent-stripped, lower-cased form of one code point, every character mapped to its source span.</summary>
-    private void AppendTransformed(int codePoint, int originalStart, int originalEnd, NormalizedBuffer buffer)
-    {
-        if (_stripAccents)
-        {
-            var decomposed = Decompositions.GetOrAdd(codePoint,
-                static cp => char.ConvertFromUtf32(cp).Normalize(NormalizationForm.FormD));
-            for (int k = 0; k < decomposed.Length;)
-            {
-                var rune = Rune.GetRuneAt(decomposed, k);
-                k += rune.Utf16SequenceLength;
-                if (Rune.GetUnicodeCategory(rune) == UnicodeCategory.NonSpacingMark)
-                {
-                    continue;
-                }
-                AppendLowercased(rune.Value, originalStart, originalEnd, buffer);
-            }
-        }
-        else
-        {
-            AppendLowercased(codePoint, originalStart, originalEnd, buffer);
-        }
-    }
-
-    private void AppendLowercased(int codePoint, int originalStart, int originalEnd, NormalizedBuffer buffer)
-    {
-        if (_lowercase)
-        {
-            if (codePoint == 0x130)
-            {
-                // Rust's char::to_lowercase gives 'i' + COMBINING DOT ABOVE; .NET's invariant casing leaves U+0130 alone.
-                buffer.Append('i', originalStart, originalEnd);
-                buffer.Append('\u0307', originalStart, originalEnd);
-                return;
-            }
-            codePoint = Rune.ToLowerInvariant(new Rune(codePoint)).Value;
-        }
-        if (codePoint < 0x10000)
-        {
-            buffer.Append((char)codePoint, originalStart, originalEnd);
-        }
-        else
-        {
-            var rune = new Rune(codePoint);
-            Span<char> pair = stackalloc char[2];
-            rune.EncodeToUtf16(pair);
-            buffer.Append(pair[0], originalStart, originalEnd);
-            buffer.Append(pair[1], originalStart, originalEnd);
-        }
-    }
-
-    /// <summary>Categories Cc, Cf, Cn, Co, Cs: removed, as the tokenizers crate's <c>is_control</c> (tab, newline and CR are handled before).</summary>
-    private static bool IsOther(int codePoint) =>
-        Rune.GetUnicodeCategory(new Rune(codePoint)) is UnicodeCategory.Control or UnicodeCategory.Format
-            or UnicodeCategory.OtherNotAssigned or UnicodeCategory.PrivateUse or UnicodeCategory.Surrogate;
-
-    private static bool IsAsciiPunctuation(char c) =>
+    private static bool IsAsciiPunctuation(int c) =>
         c is >= '!' and <= '/' or >= ':' and <= '@' or >= '[' and <= '`' or >= '{' and <= '~';
 
-    /// <summary>ASCII punctuation or any Unicode punctuation category (P*).</summary>
-    internal static bool IsPunctuation(int codePoint) =>
-        codePoint < 0x80
-            ? IsAsciiPunctuation((char)codePoint)
-            : Rune.GetUnicodeCategory(new Rune(codePoint)) is UnicodeCategory.ConnectorPunctuation
-                or UnicodeCategory.DashPunctuation or UnicodeCategory.OpenPunctuation or UnicodeCategory.ClosePunctuation
-                or UnicodeCategory.InitialQuotePunctuation or UnicodeCategory.FinalQuotePunctuation
-                or UnicodeCategory.OtherPunctuation;
+    /// <summary>One call's state: the open word, and (when stripping accents) NFD's pending run of non-starters.</summary>
+    private ref struct Pass(BertTextNormalizer owner, NormalizedBuffer buffer, List<NormalizedWord> words)
+    {
+        private int _wordStart = -1;
 
-    /// <summary>The CJK Unified Ideograph blocks BERT splits into single-character words.</summary>
-    internal static bool IsChinese(int cp) =>
-        cp is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
-            or >= 0x2B740 and <= 0x2B81F or >= 0x2B820 and <= 0x2CEAF or >= 0xF900 and <= 0xFAFF or >= 0x2F800 and <= 0x2FA1F;
+        // NFD's canonical ordering sorts each run of non-starters by combining class. The crate then aligns its output
+        // by position, not by character (NormalizedString::transform_range): each run entry that is the first character
+        // of its source's decomposition takes the span of the next source character in text order, the others take the
+        // span of the last one taken. _spans holds the spans of the run's sources, in text order.
+        private List<(int CodePoint, int Class, bool First)>? _run;
+        private List<(int Start, int End)>? _spans;
+        private (int Start, int End) _lastSpan;
+
+        public bool HasRun { readonly get; private set; }
+
+        /// <summary>The NFD of one code point (after clean_text), its starters emitted, its non-starters queued.</summary>
+        public void Decompose(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
+        {
+            Span<int> decomposed = stackalloc int[4];
+            int length = 1;
+            decomposed[0] = codePoint;
+            if ((flags & BertCharFlags.Decomposes) != 0)
+            {
+                length = BertUnicode.Decompose(codePoint, decomposed);
+            }
+            for (int k = 0; k < length; k++)
+            {
+                int d = decomposed[k];
+                var dFlags = d == codePoint ? flags : BertUnicode.Flags(d);
+                if ((dFlags & BertCharFlags.NonStarter) == 0)
+                {
+                    FlushRun();
+                    if (k == 0)
+                    {
+                        _lastSpan = (originalStart, originalEnd);
+                    }
+                    Filter(d, dFlags, _lastSpan.Start, _lastSpan.End);
+                    continue;
+                }
+                _run ??= [];
+                _spans ??= [];
+                if (_run.Count == 0)
+                {
+                    _spans.Clear();
+                }
+                _run.Add((d, BertUnicode.CombiningClass(d), k == 0));
+                HasRun = true;
+                if (k == 0)
+                {
+                    _spans.Add((originalStart, originalEnd));
+                }
+            }
+        }
+
+        /// <summary>Sorts the pending run by combining class (stable) and emits it with the crate's positional spans.</summary>
+        public void FlushRun()
+        {
+            if (!HasRun)
+            {
+                return;
+            }
+            HasRun = false;
+            var run = _run!;
+            // Insertion sort: stable, and runs are short.
+            for (int a = 1; a < run.Count; a++)
+            {
+                var entry = run[a];
+                int b = a - 1;
+                while (b >= 0 && run[b].Class > entry.Class)
+                {
+                    run[b + 1] = run[b];
+                    b--;
+                }
+                run[b + 1] = entry;
+            }
+            int next = 0;
+            foreach (var (codePoint, _, first) in run)
+            {
+                if (first)
+                {
+                    _lastSpan = _spans![next++];
+                }
+                Filter(codePoint, BertUnicode.Flags(codePoint), _lastSpan.Start, _lastSpan.End);
+            }
+            run.Clear();
+        }
+
+        /// <summary>strip_accents' filter of one NFD character: non-spacing marks (Unicode 8.0) are dropped.</summary>
+        private void Filter(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
+        {
+            if ((flags & BertCharFlags.NonspacingMark) == 0)
+            {
+                Transform(codePoint, flags, originalStart, originalEnd);
+            }
+        }
+
+        /// <summary>Lower-cases one character (when asked) and hands the result to the pre-tokeniser.</summary>
+        public void Transform(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
+        {
+            if (owner._lowercase && (flags & BertCharFlags.Lowercases) != 0)
+            {
+                foreach (int lower in BertUnicode.Lowercase(codePoint))
+                {
+                    PreTokenize(lower, lower < 0x80 ? AsciiFlags(lower) : BertUnicode.Flags(lower), originalStart, originalEnd);
+                }
+                return;
+            }
+            PreTokenize(codePoint, flags, originalStart, originalEnd);
+        }
+
+        private static BertCharFlags AsciiFlags(int c) => IsAsciiPunctuation(c) ? BertCharFlags.Punctuation : BertCharFlags.None;
+
+        /// <summary>BertPreTokenizer on one normalised character: white space ends the word, punctuation is a word of its own.</summary>
+        private void PreTokenize(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
+        {
+            if ((flags & BertCharFlags.WhiteSpace) != 0)
+            {
+                EndWord();
+                return;
+            }
+            bool punctuation = (flags & BertCharFlags.Punctuation) != 0;
+            if (codePoint < 0x10000)
+            {
+                AppendFinal((char)codePoint, punctuation, originalStart, originalEnd);
+                return;
+            }
+            if (punctuation)
+            {
+                EndWord();
+            }
+            else if (_wordStart < 0)
+            {
+                _wordStart = buffer.Length;
+            }
+            int at = buffer.Length;
+            int offset = codePoint - 0x10000;
+            buffer.Append((char)(0xD800 + (offset >> 10)), originalStart, originalEnd);
+            buffer.Append((char)(0xDC00 + (offset & 0x3FF)), originalStart, originalEnd);
+            if (punctuation)
+            {
+                words.Add(new NormalizedWord(at, buffer.Length));
+            }
+        }
+
+        /// <summary>Appends one normalised BMP character: to the open word, or as a word of its own when it is punctuation.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void AppendFinal(char c, bool punctuation, int originalStart, int originalEnd)
+        {
+            if (punctuation)
+            {
+                EndWord();
+                int at = buffer.Length;
+                buffer.Append(c, originalStart, originalEnd);
+                words.Add(new NormalizedWord(at, buffer.Length));
+                return;
+            }
+            if (_wordStart < 0)
+            {
+                _wordStart = buffer.Length;
+            }
+            buffer.Append(c, originalStart, originalEnd);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void EndWord()
+        {
+            if (_wordStart >= 0 && buffer.Length > _wordStart)
+            {
+                words.Add(new NormalizedWord(_wordStart, buffer.Length));
+            }
+            _wordStart = -1;
+        }
+    }
 }
 
 /// <summary>A word's span [Start, End) in a <see cref="NormalizedBuffer"/>.</summary>

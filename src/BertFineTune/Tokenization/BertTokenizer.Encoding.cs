@@ -175,7 +175,8 @@ public sealed partial class BertTokenizer
         int? stopAt = options.TokenizersEarlyExit && options.Truncation != TruncationStrategy.None
             ? options.MaxLength ?? Options.ModelMaxLength
             : null;
-        var first = Split(text, stopAt);
+        // tokenizer/mod.rs do_tokenize: the early exit limits every text except the first one under only_second.
+        var first = Split(text, options.Truncation == TruncationStrategy.OnlySecond ? null : stopAt);
         var second = pair is null ? null : Split(pair, stopAt);
         var (firstWindows, secondWindows) = Truncate(first, second, options);
         if (firstWindows.Count == 1 && (secondWindows is null || secondWindows.Count == 1))
@@ -237,6 +238,12 @@ public sealed partial class BertTokenizer
                 + $"(= MaxLength {maxLength} - {singleAdded} special tokens); choose a smaller stride.", nameof(options));
         }
         int budget = maxLength - added;
+        if (budget == 0)
+        {
+            // utils/truncation.rs truncate_encodings: a max_length of 0 (after the special tokens) empties every sequence,
+            // its tokens going to the overflow, before and whatever the strategy (only_first/only_second do not raise).
+            return (Windows(first.Count, 0, options.Stride), second is null ? null : Windows(second.Count, 0, options.Stride));
+        }
         int total = first.Count + (second?.Count ?? 0);
         if (total <= budget)
         {

@@ -50,8 +50,11 @@ public sealed record EncodingOptions
 
     /// <summary>
     /// Reproduce the tokenizers crate 0.23's truncation early exit (transformers 5.x): when truncating, each text is
-    /// tokenized only until <see cref="MaxLength"/> tokens exist, so overflow windows stop there and the rest of a long
-    /// context is dropped (huggingface/tokenizers issue #2091). Off by default: every window of the whole text is
+    /// tokenized only until the word that reaches <see cref="MaxLength"/> tokens (the first text of an
+    /// <see cref="TruncationStrategy.OnlySecond"/> pair is not limited), so overflow windows stop there and the rest of a
+    /// long context is dropped (huggingface/tokenizers issue #2091). It can also decide which text is the longer one for
+    /// <see cref="TruncationStrategy.LongestFirst"/>: 30 and 26 tokens with MaxLength 24 both stop at 24, a tie, so the
+    /// second text keeps the odd token. Off by default: every window of the whole text is
     /// returned, as tokenizers 0.22 and the documented behaviour do. Turn it on to match transformers 5.x token for token.
     /// </summary>
     public bool TokenizersEarlyExit { get; init; }

@@ -121,13 +121,55 @@ public sealed class NormalizationTests
     [InlineData("a\u007Fb")]
     public void Nul_replacement_character_and_control_characters_are_removed(string text)
     {
-        // clean_text filters NUL, U+FFFD and every Cc/Cf/Cn/Co char other than \t\n\r: "ab", one word, whose offsets
-        // span the removed character.
+        // clean_text filters NUL, U+FFFD and every is_other (Cc/Cf/Co) char other than \t\n\r: "ab", one word, whose
+        // offsets span the removed character.
         var encoding = Tokenizer.Encode(text);
 
         Assert.Equal([Cls, VocabId("ab"), Sep], encoding.Ids);
         Assert.Equal([null, 0, null], encoding.WordIds);
         Assert.Equal((0, 3), encoding.Offsets[1]);
+    }
+
+    [Theory]
+    [InlineData("a\u0378b")]
+    [InlineData("a\uFFFFb")]
+    [InlineData("a\U0010FFFFb")]
+    [InlineData("a\u0890b")]
+    public void Unassigned_code_points_and_newer_format_characters_are_kept_in_the_word(string text)
+    {
+        // normalizers/bert.rs is_control = unicode_categories 0.1.1 is_other = Cc | Cf | Co of Unicode 8.0: no Cn, so
+        // U+0378, U+FFFF and U+10FFFF (unassigned) stay, and so does U+0890 (Cf only since Unicode 14). With the
+        // vocabulary [PAD] [UNK] [CLS] [SEP] [MASK] a b ab, "a?b" is one word that WordPiece cannot cover: [UNK], with
+        // the word's offsets (worked by hand; transformers gives [CLS] [UNK] [SEP] for "a\u0378b").
+        var tokenizer = FromTokens([.. Specials, "a", "b", "ab"]);
+
+        var encoding = tokenizer.Encode(text);
+
+        Assert.Equal([2, 1, 3], encoding.Ids);
+        Assert.Equal((0, text.Length), encoding.Offsets[1]);
+    }
+
+    [Fact]
+    public void A_character_that_strips_to_punctuation_is_split_off()
+    {
+        // U+1FEF GREEK VARIA is Sk, not punctuation, but its NFD is U+0060 "`": the pre-tokenizer runs after
+        // strip_accents, so with accents stripped "a`b" is three words, and kept together without stripping.
+        var tokenizer = FromTokens([.. Specials, "a", "b", "`", "\u1FEF"]);
+        var cased = FromTokens([.. Specials, "a", "b", "`", "\u1FEF"], new BertTokenizerOptions { DoLowerCase = false });
+
+        Assert.Equal([2, 5, 7, 6, 3], tokenizer.Encode("a\u1FEFb").Ids);
+        Assert.Equal([2, 1, 3], cased.Encode("a\u1FEFb").Ids);
+    }
+
+    [Fact]
+    public void Ideographs_just_before_the_crates_extension_e_range_are_not_split()
+    {
+        // is_chinese_char lists 0x2B920..=0x2CEAF (not 0x2B820, where CJK Extension E starts), so U+2B820 stays in the
+        // word "a\U0002B820b" while U+2B920 is a word of its own.
+        var tokenizer = FromTokens([.. Specials, "a", "b", "\U0002B920"]);
+
+        Assert.Equal([2, 1, 3], tokenizer.Encode("a\U0002B820b").Ids);
+        Assert.Equal([2, 5, 7, 6, 3], tokenizer.Encode("a\U0002B920b").Ids);
     }
 
     [Fact]
