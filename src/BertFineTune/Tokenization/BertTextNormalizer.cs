@@ -35,7 +35,77 @@ internal sealed partial class BertTextNormalizer
     /// Normalises <paramref name="text"/>[<paramref name="start"/>..<paramref name="end"/>) and appends the words it splits
     /// into to <paramref name="words"/>; the characters go to <paramref name="buffer"/>.
     /// </summary>
-    public void AppendWords(string text, int start, int end, NormalizedBuffer buffer, List<NormalizedWord> words)
+    public void AppendWords(string text, int start, int end, NormalizedBuffer buffer, List<NormalizedWord> words) =>
+        Run(text, start, end, buffer, words);
+
+    /// <summary>
+    /// The crate's <c>BertNormalizer</c> alone on <paramref name="text"/>[<paramref name="start"/>..<paramref name="end"/>):
+    /// the same characters as <see cref="AppendWords"/>, with white space kept as a space and a space on each side of a
+    /// CJK ideograph (both mapped to the ideograph's span, as <c>NormalizedString::transform</c> aligns inserted
+    /// characters), so that normalized added tokens can be matched before <see cref="AppendPreTokenizedWords"/> splits.
+    /// </summary>
+    public void AppendNormalized(string text, int start, int end, NormalizedBuffer buffer) =>
+        Run(text, start, end, buffer, words: null);
+
+    /// <summary>
+    /// The crate's <c>BertPreTokenizer</c> on normalised characters <paramref name="buffer"/>[<paramref name="start"/>..<paramref name="end"/>):
+    /// white space separates words and is dropped; each punctuation character is a word of its own.
+    /// </summary>
+    public static void AppendPreTokenizedWords(NormalizedBuffer buffer, int start, int end, List<NormalizedWord> words)
+    {
+        var chars = buffer.Slice(0, end);
+        int wordStart = -1;
+        int i = start;
+        while (i < end)
+        {
+            int at = i;
+            int codePoint = chars[i];
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < end && char.IsLowSurrogate(chars[i + 1]))
+            {
+                codePoint = char.ConvertToUtf32(chars[i], chars[i + 1]);
+                i += 2;
+            }
+            else
+            {
+                i++;
+            }
+            var flags = codePoint < 0x80 ? AsciiFlags(codePoint) : BertUnicode.Flags(codePoint);
+            if ((flags & (BertCharFlags.WhiteSpace | BertCharFlags.Punctuation)) != 0)
+            {
+                if (wordStart >= 0)
+                {
+                    words.Add(new NormalizedWord(wordStart, at));
+                    wordStart = -1;
+                }
+                if ((flags & BertCharFlags.Punctuation) != 0)
+                {
+                    words.Add(new NormalizedWord(at, i));
+                }
+            }
+            else if (wordStart < 0)
+            {
+                wordStart = at;
+            }
+        }
+        if (wordStart >= 0)
+        {
+            words.Add(new NormalizedWord(wordStart, end));
+        }
+    }
+
+    /// <summary>The normalized form of <paramref name="content"/>, as <c>AddedVocabulary::add_tokens</c> computes it for a normalized added token.</summary>
+    public string Normalize(string content)
+    {
+        using var buffer = new NormalizedBuffer(content.Length + 16);
+        AppendNormalized(content, 0, content.Length, buffer);
+        return buffer.Slice(0, buffer.Length).ToString();
+    }
+
+    /// <summary>
+    /// One pass of the normaliser over the text: with <paramref name="words"/>, fused with the pre-tokeniser (white space
+    /// ends words and is dropped); without, the normalised text alone (white space kept as spaces).
+    /// </summary>
+    private void Run(string text, int start, int end, NormalizedBuffer buffer, List<NormalizedWord>? words)
     {
         var pass = new Pass(this, buffer, words);
         int i = start;
@@ -55,7 +125,7 @@ internal sealed partial class BertTextNormalizer
                     {
                         pass.FlushRun();
                     }
-                    pass.EndWord();
+                    pass.Space(originalStart, i);
                 }
                 else if (c >= 0x20 && c != 0x7F)
                 {
@@ -89,14 +159,15 @@ internal sealed partial class BertTextNormalizer
             if ((flags & BertCharFlags.WhiteSpace) != 0)
             {
                 pass.FlushRun();
-                pass.EndWord();
+                pass.Space(originalStart, i);
                 continue;
             }
+            // handle_chinese_chars puts a space on each side of the ideograph, so it is a word of its own.
             bool ownWord = _splitChinese && (flags & BertCharFlags.Chinese) != 0;
             if (ownWord)
             {
                 pass.FlushRun();
-                pass.EndWord();
+                pass.Space(originalStart, i);
             }
             if (_stripAccents)
             {
@@ -108,7 +179,7 @@ internal sealed partial class BertTextNormalizer
             }
             if (ownWord)
             {
-                pass.EndWord();
+                pass.Space(originalStart, i);
             }
         }
         pass.FlushRun();
@@ -118,8 +189,12 @@ internal sealed partial class BertTextNormalizer
     private static bool IsAsciiPunctuation(int c) =>
         c is >= '!' and <= '/' or >= ':' and <= '@' or >= '[' and <= '`' or >= '{' and <= '~';
 
+    /// <summary>Flags of an ASCII character after normalisation: a space, punctuation, or neither.</summary>
+    private static BertCharFlags AsciiFlags(int c) =>
+        c == ' ' ? BertCharFlags.WhiteSpace : IsAsciiPunctuation(c) ? BertCharFlags.Punctuation : BertCharFlags.None;
+
     /// <summary>One call's state: the open word, and (when stripping accents) NFD's pending run of non-starters.</summary>
-    private ref struct Pass(BertTextNormalizer owner, NormalizedBuffer buffer, List<NormalizedWord> words)
+    private ref struct Pass(BertTextNormalizer owner, NormalizedBuffer buffer, List<NormalizedWord>? words)
     {
         private int _wordStart = -1;
 
@@ -228,14 +303,12 @@ internal sealed partial class BertTextNormalizer
             PreTokenize(codePoint, flags, originalStart, originalEnd);
         }
 
-        private static BertCharFlags AsciiFlags(int c) => IsAsciiPunctuation(c) ? BertCharFlags.Punctuation : BertCharFlags.None;
-
         /// <summary>BertPreTokenizer on one normalised character: white space ends the word, punctuation is a word of its own.</summary>
         private void PreTokenize(int codePoint, BertCharFlags flags, int originalStart, int originalEnd)
         {
             if ((flags & BertCharFlags.WhiteSpace) != 0)
             {
-                EndWord();
+                Space(originalStart, originalEnd);
                 return;
             }
             bool punctuation = (flags & BertCharFlags.Punctuation) != 0;
@@ -258,7 +331,7 @@ internal sealed partial class BertTextNormalizer
             buffer.Append((char)(0xDC00 + (offset & 0x3FF)), originalStart, originalEnd);
             if (punctuation)
             {
-                words.Add(new NormalizedWord(at, buffer.Length));
+                words?.Add(new NormalizedWord(at, buffer.Length));
             }
         }
 
@@ -271,7 +344,7 @@ internal sealed partial class BertTextNormalizer
                 EndWord();
                 int at = buffer.Length;
                 buffer.Append(c, originalStart, originalEnd);
-                words.Add(new NormalizedWord(at, buffer.Length));
+                words?.Add(new NormalizedWord(at, buffer.Length));
                 return;
             }
             if (_wordStart < 0)
@@ -286,9 +359,23 @@ internal sealed partial class BertTextNormalizer
         {
             if (_wordStart >= 0 && buffer.Length > _wordStart)
             {
-                words.Add(new NormalizedWord(_wordStart, buffer.Length));
+                words?.Add(new NormalizedWord(_wordStart, buffer.Length));
             }
             _wordStart = -1;
+        }
+
+        /// <summary>
+        /// A space of the normalised text (clean_text's white space, or one handle_chinese_chars inserts): the end of a
+        /// word when pre-tokenising, a space character when only normalising.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Space(int originalStart, int originalEnd)
+        {
+            EndWord();
+            if (words is null)
+            {
+                buffer.Append(' ', originalStart, originalEnd);
+            }
         }
     }
 }
