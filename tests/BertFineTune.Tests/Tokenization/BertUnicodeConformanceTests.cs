@@ -7,7 +7,7 @@ namespace BertFineTune.Tests.Tokenization;
 /// <summary>
 /// Every per-character decision of the BERT normaliser and pre-tokeniser (removed, white space, punctuation, CJK,
 /// accents, lower case, canonical ordering) against the tokenizers crate itself. The expected values in Data/ were
-/// written by tools/tokenizers-reference/reference-bert-pre-tokenizer.mjs from the npm package tokenizers 0.23.2 (the Node binding of
+/// written by tests/TokenizersReference/reference-bert-pre-tokenizer.mjs from the npm package tokenizers 0.23.2 (the Node binding of
 /// the Rust crate transformers' fast tokenizer runs): its <c>bertNormalizer</c> + <c>bertPreTokenizer</c>.
 /// </summary>
 public sealed class BertUnicodeConformanceTests

@@ -7,7 +7,7 @@ namespace BertFineTune.Tests.Tokenization;
 /// <summary>
 /// Truncation on a grid of (strategy, max_length, stride, n1, n2), main window and overflow windows, against the
 /// tokenizers crate itself: Data/truncation.tokenizers-0.23.2.txt was written by
-/// tools/tokenizers-reference/reference-truncation.mjs from the npm package tokenizers 0.23.2 (the Node binding of the
+/// tests/TokenizersReference/reference-truncation.mjs from the npm package tokenizers 0.23.2 (the Node binding of the
 /// Rust crate behind transformers' fast tokenizer), whose rules are utils/truncation.rs <c>truncate_encodings</c> (both
 /// texts cut: the shorter keeps max / 2, the longer max / 2 + max % 2; equal lengths: the second is "longer"),
 /// <c>Encoding::truncate</c> (windows of max_len overlapping by stride), and the 0.23 early exit (tokenizer/mod.rs

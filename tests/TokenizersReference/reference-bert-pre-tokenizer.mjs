@@ -2,7 +2,7 @@
 // tokenizers 0.23.2 (Hugging Face's Node binding of the same Rust crate transformers' fast tokenizer runs), its
 // bertNormalizer + bertPreTokenizer.
 //
-//   cd tools/tokenizers-reference && npm install && node reference-bert-pre-tokenizer.mjs
+//   cd tests/TokenizersReference && npm install && node reference-bert-pre-tokenizer.mjs
 //
 // tests/BertFineTune.Tests/Tokenization/Data/bert-code-points.tokenizers-0.23.2.txt
 //   For every Unicode scalar value c and two configurations, the words of "x" + c + "x":
@@ -78,7 +78,7 @@ const kindOf = (c, w) => {
   if (c >= 0xAC00 && c <= 0xD7A3 && is(`x${hangul(c)}x`)) return 'H';
   return `E ${texts.map(hexOf).join('|')}`;
 };
-const lines = [`# tokenizers ${version} BertNormalizer + BertPreTokenizer on "x" + c + "x"; see tools/tokenizers-reference/reference-bert-pre-tokenizer.mjs`];
+const lines = [`# tokenizers ${version} BertNormalizer + BertPreTokenizer on "x" + c + "x"; see tests/TokenizersReference/reference-bert-pre-tokenizer.mjs`];
 for (const name of ['cased', 'uncased']) {
   lines.push(`[${name}]`);
   let run = null;

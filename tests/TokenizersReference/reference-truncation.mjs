@@ -2,7 +2,7 @@
 // (npm package tokenizers, the Node binding of the Rust crate transformers' fast tokenizer runs) keeps of a text pair
 // for every strategy, max_length, stride and pair of lengths on a grid, main window and overflow windows.
 //
-//   cd tools/tokenizers-reference && npm install && node reference-truncation.mjs
+//   cd tests/TokenizersReference && npm install && node reference-truncation.mjs
 //
 // The tokenizer: BERT normaliser and pre-tokenizer, WordPiece over the letters a..z (ids 5..30 after [PAD] [UNK] [CLS]
 // [SEP] [MASK]), BERT post-processor. The first text is n1 one-letter words from "a", the second n2 words from "n"
@@ -83,7 +83,7 @@ function willPanic(strategy, max, stride, n1, n2) {
 }
 
 async function main() {
-  const lines = [`# tokenizers ${version}; see tools/tokenizers-reference/reference-truncation.mjs`];
+  const lines = [`# tokenizers ${version}; see tests/TokenizersReference/reference-truncation.mjs`];
   const run = (strategy, max, stride, pairs) => new Promise((resolve) => {
     const child = spawn(process.execPath, [self, 'worker', strategy, max, stride, ...pairs.flat()]);
     let stdout = '';
