@@ -37,7 +37,7 @@ internal sealed class InfoCommand : Command<ModelSettings>
         Row("strip accents", model.Tokenizer.Options.EffectiveStripAccents);
         Row("max sequence length", model.MaxSequenceLength);
         Row("load report", model.Model.LoadReport);
-        Terminal.WriteRows(settings.Model!, rows, "property", "value");
+        Terminal.WriteRows("model", rows, "property", "value");
         return 0;
     }
 }

@@ -48,7 +48,9 @@ internal static class Terminal
             }
             return;
         }
-        var table = new Table().Title(Markup.Escape(title)).AddColumn(nameHeader).AddColumn(new TableColumn(valueHeader));
+        // The title on its own line: as a Table title it would wrap to the table's width.
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(title)}[/]");
+        var table = new Table().AddColumn(nameHeader).AddColumn(new TableColumn(valueHeader));
         foreach (var (name, value) in rows)
         {
             table.AddRow(Markup.Escape(name), Markup.Escape(value));
