@@ -1,6 +1,7 @@
 // Loads a Hugging Face BERT folder, runs it, saves it in the Hugging Face layout, reloads the copy and checks that
-// both give identical outputs.
+// both give identical outputs and that the copy loads with every weight matched.
 //   dotnet run -c Release --project samples/CheckpointRoundTrip -- <model-folder> [<output-folder>]
+using BertFineTune.Builder;
 using BertFineTune.Heads;
 using static TorchSharp.torch;
 
@@ -12,35 +13,38 @@ if (args.Length is < 1 or > 2)
 var source = args[0];
 var target = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "bertfinetune-roundtrip");
 
-using var model = BertForTask.FromPretrained(source);
-model.eval();
-var config = model.Config;
-Console.WriteLine($"{model.Head.ArchitectureName}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, "
+using var model = BertModelBuilder.FromPretrained(source).Build();
+var network = model.Model;
+network.eval();
+var config = network.Config;
+Console.WriteLine($"{network.Head.ArchitectureName}: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, "
     + $"{config.NumAttentionHeads} heads, vocabulary {config.VocabSize}, "
-    + $"{model.parameters().Sum(p => p.numel()):N0} parameters");
-Console.WriteLine($"load report: {model.LoadReport}");
+    + $"{network.parameters().Sum(p => p.numel()):N0} parameters");
+Console.WriteLine($"load report: {network.LoadReport}");
 
 // Two short sequences of arbitrary ids, the second one padded.
 using var scope = NewDisposeScope();
 var ids = tensor(new long[,] { { 101, 7592, 2088, 102 }, { 101, 7592, 102, 0 } });
 var mask = tensor(new long[,] { { 1, 1, 1, 1 }, { 1, 1, 1, 0 } });
-if (model.Head is MultipleChoiceHead)
+if (network.Head is MultipleChoiceHead)
 {
     ids = ids.unsqueeze(0);
     mask = mask.unsqueeze(0);
 }
 var batch = new BertBatch(ids, mask);
 using var _ = no_grad();
-using var before = model.Forward(batch);
+using var before = network.Forward(batch);
 foreach (var (name, value) in before.Tensors)
 {
     Console.WriteLine($"  {name} [{string.Join(", ", value.shape)}]");
 }
 
 model.Save(target);
-using var reloaded = BertForTask.FromPretrained(target, new PretrainedLoadOptions { Strict = true });
-reloaded.eval();
-using var after = reloaded.Forward(batch);
+using var reloaded = BertModelBuilder.FromPretrained(target).Build();
+reloaded.Model.eval();
+using var after = reloaded.Model.Forward(batch);
 bool identical = before.Tensors.All(p => p.Value.eq(after[p.Key]).all().item<bool>());
-Console.WriteLine($"saved to {target}; reloaded outputs {(identical ? "identical" : "DIFFERENT")}");
-return identical ? 0 : 1;
+bool exact = reloaded.Model.LoadReport!.IsExactMatch;
+Console.WriteLine($"saved to {target}; reloaded outputs {(identical ? "identical" : "DIFFERENT")}, "
+    + $"weights {(exact ? "all matched" : $"not all matched: {reloaded.Model.LoadReport}")}");
+return identical && exact ? 0 : 1;

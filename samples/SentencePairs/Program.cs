@@ -33,7 +33,7 @@ var paraphraseFiles = new DelimitedReaderOptions
     Labels = LabelSchema.SingleLabel(paraphraseLabels),
 };
 bool paraphraseImproved;
-using (var model = SampleStart.Builder(checkpoint, data).WithSentencePairClassification(paraphraseLabels).UseLoggerFactory(loggerFactory).Build())
+using (var model = SampleStart.Builder(checkpoint, data).WithSequenceClassification(paraphraseLabels).UseLoggerFactory(loggerFactory).Build())
 {
     var (before, after) = Train(model, "Paraphrase detection", "paraphrase", paraphraseFiles, TaskMetrics.SingleLabel(),
         (title, m) => Console.WriteLine($"{title}: accuracy {m["accuracy"]:P1}, macro F1 {m["f1_macro"]:F3}, MCC {m["mcc"]:F3}"));

@@ -1,9 +1,9 @@
 // Fine-tunes a small, randomly initialised BERT on SST-2 (binary sentiment) and reports dev accuracy before and after.
 //   dotnet run -c Release --project samples/Sst2FineTune -- [--epochs 3] [--output <folder>]
 // No pretrained weights are downloaded: the point is an end-to-end run of tokenizer, trainer and evaluation on real data.
+using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
 using BertFineTune.Data;
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using static TorchSharp.torch;
@@ -35,11 +35,9 @@ var config = new BertConfig
     NumAttentionHeads = 2,
     IntermediateSize = 256,
     MaxPositionEmbeddings = 64,
-    Labels = ["negative", "positive"],
 };
 random.manual_seed(7);
-using var model = new BertForTask(config, new SequenceClassificationHead(config));
-
+using var model = BertModelBuilder.FromConfig(config, tokenizer).WithSequenceClassification(["negative", "positive"]).Build();
 
 var options = new TrainerOptions
 {
@@ -55,7 +53,7 @@ var options = new TrainerOptions
     SaveTotalLimit = 1,
     LoggingSteps = 50,
 };
-var trainer = new Trainer(model, options);
+var trainer = model.CreateTrainer(options);
 var devBatches = BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(), 64);
 var before = trainer.Evaluate(devBatches, TaskMetrics.SingleLabel());
 Console.WriteLine($"dev before training: accuracy {before["accuracy"]:P1}, loss {before["loss"]:F4}");

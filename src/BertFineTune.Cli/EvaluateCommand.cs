@@ -39,7 +39,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = CliException.During(ErrorKind.Model, builder.Build);
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         var task = TaskSupport.TaskOf(model);
         if (task == TaskKind.Classification && settings.PairColumn is not null)
         {

@@ -52,7 +52,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = CliException.During(ErrorKind.Model, builder.Build);
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         using var reader = settings.Input is null ? Console.In : new StreamReader(settings.Input);
         var source = settings.Input ?? "standard input";
         var items = new List<(int Line, JsonObject Item)>();

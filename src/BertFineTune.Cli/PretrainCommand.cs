@@ -110,7 +110,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = CliException.During(ErrorKind.Model, builder.Build);
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         var examples = CliException.During(ErrorKind.Data, () => Passages(settings.Text!, model.Tokenizer));
 
         var masking = new MaskedLanguageModeling(model.Tokenizer.MaskTokenId, model.Tokenizer.VocabularySize, model.Tokenizer.SpecialTokenIds, settings.MaskProbability);

@@ -1,4 +1,5 @@
 using BertFineTune.Builder;
+using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
 using BertFineTune.Training;
 
@@ -10,7 +11,7 @@ internal static class TaskSupport
     public static BertModelBuilder WithTask(BertModelBuilder builder, TaskKind task, IReadOnlyList<string> labels) => task switch
     {
         TaskKind.Classification => builder.WithSequenceClassification(labels),
-        TaskKind.PairClassification => builder.WithSentencePairClassification(labels),
+        TaskKind.PairClassification => builder.WithSequenceClassification(labels),
         TaskKind.MultiLabel => builder.WithMultiLabelClassification(labels),
         TaskKind.Regression => builder.WithRegression(labels.Count == 1 ? labels[0] : "score"),
         TaskKind.Ner => builder.WithTokenClassification(labels),
@@ -20,8 +21,8 @@ internal static class TaskSupport
     /// <summary>The task a loaded model's head serves.</summary>
     public static TaskKind TaskOf(TaskModel model) => model.Model.Head switch
     {
-        SequenceClassificationHead h when h.ProblemType == "multi_label_classification" => TaskKind.MultiLabel,
-        SequenceClassificationHead h when h.ProblemType == "regression" || (h.ProblemType is null && h.Labels.Count == 1) => TaskKind.Regression,
+        SequenceClassificationHead h when h.ProblemType == ProblemType.MultiLabelClassification => TaskKind.MultiLabel,
+        SequenceClassificationHead h when h.ProblemType == ProblemType.Regression || (h.ProblemType is null && h.Labels.Count == 1) => TaskKind.Regression,
         SequenceClassificationHead => TaskKind.Classification,
         TokenClassificationHead => TaskKind.Ner,
         QuestionAnsweringHead => TaskKind.Qa,

@@ -231,7 +231,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = CliException.During(ErrorKind.Model, builder.Build);
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         if (settings.FreezeLayers > model.Model.Config.NumHiddenLayers)
         {
             throw new CliException(ErrorKind.Usage,
@@ -270,12 +270,12 @@ internal sealed class TrainCommand : Command<TrainSettings>
     /// <summary>The checkpoint's own labels, when it has a classification head with named labels.</summary>
     private static IReadOnlyList<string>? ExistingLabels(string folder)
     {
-        var configPath = Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath))
+        // A Hub id (or a folder the builder will refuse) has no local config to take labels from here.
+        if (!File.Exists(Path.Combine(folder, "config.json")))
         {
             return null;
         }
-        var config = CliException.During(ErrorKind.Model, () => Checkpoints.BertConfig.Load(configPath));
+        var config = CliException.During(ErrorKind.Model, () => Checkpoints.BertConfig.Load(folder));
         bool named = config.Labels.Where((l, i) => l != $"LABEL_{i}").Any();
         return named && config.Architectures.Any(a => a is "BertForSequenceClassification" or "BertForTokenClassification") ? config.Labels : null;
     }

@@ -38,7 +38,7 @@ public static class ReferenceComparison
     {
         var referencePath = Path.Combine(modelFolder, ReferenceFileName);
         using var reference = SafeTensorsFile.Open(referencePath);
-        using var model = BertForTask.FromPretrained(modelFolder);
+        using var model = BertForTask.LoadFolder(modelFolder);
         model.eval();
 
         using var scope = NewDisposeScope();

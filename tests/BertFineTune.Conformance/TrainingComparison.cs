@@ -67,7 +67,7 @@ public static class TrainingComparison
         };
         double? dropout = root.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetDouble() : null;
 
-        using var model = BertForTask.FromPretrained(Path.Combine(folder, root.GetProperty("start").GetString()!), new PretrainedLoadOptions
+        using var model = BertForTask.LoadFolder(Path.Combine(folder, root.GetProperty("start").GetString()!), new FolderLoadOptions
         {
             Strict = true,
             Configure = dropout is { } p ? c => c with { HiddenDropoutProb = p, AttentionProbsDropoutProb = p, ClassifierDropout = p } : null,

@@ -26,11 +26,11 @@ namespace BertFineTune.Builder;
 /// </example>
 public sealed class BertModelBuilder
 {
-    private readonly string? _folder;
-    private BertConfig? _config;
+    private readonly string? _pretrained;
+    private readonly HubOptions? _hubOptions;
+    private readonly BertConfig? _config;
     private BertTokenizer? _tokenizer;
-    private Func<BertConfig, TaskHead>? _head;
-    private string? _headDescription;
+    private HeadChoice? _head;
     private readonly List<Func<BertConfig, BertConfig>> _configure = [];
     private string _device = "cpu";
     private int? _maxSequenceLength;
@@ -40,49 +40,37 @@ public sealed class BertModelBuilder
     private bool _built;
     private readonly List<AddedToken> _addedTokens = [];
 
-    private BertModelBuilder(string? folder, BertConfig? config, BertTokenizer? tokenizer)
+    /// <summary>A head with the config change it needs; a later <see cref="WithHead"/> replaces all of it.</summary>
+    private sealed record HeadChoice(Func<BertConfig, TaskHead> Factory, Func<BertConfig, BertConfig>? Configure, string? Description);
+
+    private BertModelBuilder(string? pretrained, HubOptions? hubOptions, BertConfig? config, BertTokenizer? tokenizer)
     {
-        _folder = folder;
+        _pretrained = pretrained;
+        _hubOptions = hubOptions;
         _config = config;
         _tokenizer = tokenizer;
     }
 
     /// <summary>
     /// Starts from a Hugging Face model: a local folder (config.json, weights and tokenizer files), or a Hub id such as
-    /// <c>google-bert/bert-base-uncased</c> found in (or downloaded into) the cache huggingface_hub shares, with the
-    /// revision, endpoint, token, offline switch and cache folder taken from the environment (<c>HF_ENDPOINT</c>,
-    /// <c>HF_TOKEN</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_HUB_CACHE</c>/<c>HF_HOME</c>). An existing folder always wins.
-    /// </summary>
-    /// <exception cref="DirectoryNotFoundException"><paramref name="reference"/> is neither a folder nor a Hub id.</exception>
-    /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
-    public static BertModelBuilder FromPretrained(string reference) => FromPretrained(reference, new HubOptions());
-
-    /// <summary>
-    /// Starts from a local folder or a Hub id resolved with <paramref name="options"/> (revision, endpoint, token, offline,
-    /// cache folder); see <see cref="HubModelResolver"/>. An existing folder always wins and makes no request.
+    /// <c>google-bert/bert-base-uncased</c>, found in (or downloaded into) the cache huggingface_hub shares. Nothing is
+    /// read or downloaded until <see cref="Build"/>. An existing folder always wins over a Hub id.
     /// </summary>
     /// <param name="reference">A model folder, or a Hub id (<c>org/name</c> or <c>name</c>).</param>
-    /// <param name="options">How to reach the Hub; unset properties come from the environment.</param>
-    /// <param name="progress">Told about each file download.</param>
-    /// <param name="cancellationToken">Stops a download; a later call resumes it.</param>
+    /// <param name="hubOptions">
+    /// How to reach the Hub (revision, endpoint, token, offline, cache folder); null or unset properties come from the
+    /// environment (<c>HF_ENDPOINT</c>, <c>HF_TOKEN</c>, <c>HF_HUB_OFFLINE</c>, <c>HF_HUB_CACHE</c>/<c>HF_HOME</c>).
+    /// </param>
     /// <exception cref="DirectoryNotFoundException"><paramref name="reference"/> is neither a folder nor a Hub id.</exception>
-    /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
-    public static BertModelBuilder FromPretrained(string reference, HubOptions options, IProgress<DownloadProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+    public static BertModelBuilder FromPretrained(string reference, HubOptions? hubOptions = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
-        ArgumentNullException.ThrowIfNull(options);
-        if (Directory.Exists(reference))
-        {
-            return new BertModelBuilder(reference, null, null);
-        }
-        if (!HubModelResolver.IsHubId(reference))
+        if (!Directory.Exists(reference) && !HubModelResolver.IsHubId(reference))
         {
             throw new DirectoryNotFoundException(
                 $"Model folder not found: {reference}. Give a folder with config.json and model.safetensors, or a Hugging Face Hub id (org/name).");
         }
-        using var resolver = new HubModelResolver(options);
-        return new BertModelBuilder(resolver.Resolve(reference, progress, cancellationToken), null, null);
+        return new BertModelBuilder(reference, hubOptions ?? new HubOptions(), null, null);
     }
 
     /// <summary>Starts from a new, randomly initialised model of <paramref name="config"/> with <paramref name="tokenizer"/>.</summary>
@@ -90,23 +78,22 @@ public sealed class BertModelBuilder
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tokenizer);
-        return new BertModelBuilder(null, config, tokenizer);
+        return new BertModelBuilder(null, null, config, tokenizer);
     }
 
     /// <summary>
     /// Puts the head <paramref name="factory"/> creates on the encoder; the core of every <c>With…</c> extension and the
-    /// way to add a custom <see cref="TaskHead"/>. <paramref name="configure"/> adjusts the config first (labels, problem type).
+    /// way to add a custom <see cref="TaskHead"/>. <paramref name="configure"/> adjusts the config first (labels, problem
+    /// type). A later call replaces this one entirely, its config change included.
     /// </summary>
+    /// <param name="factory">Creates the head for the final config.</param>
+    /// <param name="configure">Changes the config for this head, or null.</param>
+    /// <param name="description">Names the head in error messages, e.g. "sequence classification head (3 labels)".</param>
     public BertModelBuilder WithHead(Func<BertConfig, TaskHead> factory, Func<BertConfig, BertConfig>? configure = null, string? description = null)
     {
         ArgumentNullException.ThrowIfNull(factory);
         Mutable();
-        _head = factory;
-        _headDescription = description;
-        if (configure is not null)
-        {
-            _configure.Add(configure);
-        }
+        _head = new HeadChoice(factory, configure, description);
         return this;
     }
 
@@ -213,20 +200,27 @@ public sealed class BertModelBuilder
     }
 
     /// <summary>
-    /// Validates everything and builds the model: loads (or creates) the weights with the chosen head, loads the tokenizer,
-    /// checks them against each other and moves the model to the device. The builder is frozen afterwards.
+    /// Validates everything and builds the model: resolves a Hub id (downloading what the cache lacks), loads (or
+    /// creates) the weights with the chosen head, loads the tokenizer, checks them against each other and moves the model
+    /// to the device. After a successful build the builder refuses changes; after a failed one it is unchanged and can be
+    /// corrected and built again.
     /// </summary>
+    /// <param name="downloadProgress">Told about each file downloaded from the Hub.</param>
+    /// <param name="cancellationToken">Stops a download; a later build resumes it.</param>
     /// <exception cref="InvalidOperationException">Something does not fit; the message says what and how to fix it.</exception>
-    public TaskModel Build()
+    /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> stopped a download.</exception>
+    public TaskModel Build(IProgress<DownloadProgress>? downloadProgress = null, CancellationToken cancellationToken = default)
     {
         Mutable();
-        _built = true;
         TorchRuntime.EnsureAvailable();
         var logger = _loggerFactory.CreateLogger<BertModelBuilder>();
         var device = ResolveDevice(_device);
+        var folder = ResolveFolder(downloadProgress, cancellationToken);
 
-        var baseConfig = _config ?? BertConfig.Load(Path.Combine(_folder!, "config.json"));
-        var config = _configure.Aggregate(baseConfig, (c, f) => f(c));
+        var baseConfig = _config ?? BertConfig.Load(folder!);
+        var configure = _head?.Configure is { } headConfigure ? _configure.Prepend(headConfigure) : _configure;
+        var config = configure.Aggregate(baseConfig, (c, f) => f(c));
         try
         {
             config.Validate("the builder's configuration");
@@ -235,7 +229,7 @@ public sealed class BertModelBuilder
         {
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
         }
-        var tokenizer = _tokenizer ?? LoadTokenizer();
+        var tokenizer = _tokenizer ?? LoadTokenizer(folder!);
         if (_addedTokens.Count > 0)
         {
             try
@@ -264,41 +258,23 @@ public sealed class BertModelBuilder
         }
         tokenizer = tokenizer.WithModelMaxLength(maxLength);
 
-        BertForTask model;
-        if (_folder is null)
+        var model = CreateModel(folder, config, logger);
+        try
         {
-            model = new BertForTask(config, _head?.Invoke(config) ?? TaskHeads.FromConfig(config));
-        }
-        else
-        {
-            var headFactory = _head;
-            try
+            if (resize)
             {
-                model = BertForTask.FromPretrained(_folder, new PretrainedLoadOptions
-                {
-                    Configure = _ => config,
-                    Head = headFactory,
-                    IgnoreMismatchedSizes = _replaceHead,
-                });
+                logger.LogInformation("Resized the word embeddings from {Old} to {New} rows for the added tokens", config.VocabSize, tokenizer.VocabularySize);
+                model.ResizeTokenEmbeddings(tokenizer.VocabularySize);
             }
-            catch (CheckpointMismatchException e)
+            if (device.type != DeviceType.CPU)
             {
-                throw new InvalidOperationException(
-                    $"The {_headDescription ?? "chosen head"} does not fit the checkpoint's: {e.Message} Call ReplacingExistingHead() to initialise a new head instead.", e);
-            }
-            if (model.LoadReport is { IsExactMatch: false } report)
-            {
-                logger.LogInformation("Loaded {Folder}: {Report}", _folder, report);
+                model.to(device);
             }
         }
-        if (resize)
+        catch
         {
-            logger.LogInformation("Resized the word embeddings from {Old} to {New} rows for the added tokens", config.VocabSize, tokenizer.VocabularySize);
-            model.ResizeTokenEmbeddings(tokenizer.VocabularySize);
-        }
-        if (device.type != DeviceType.CPU)
-        {
-            model.to(device);
+            model.Dispose();
+            throw;
         }
         bool mixedPrecision = false;
         if (_mixedPrecision)
@@ -309,18 +285,59 @@ public sealed class BertModelBuilder
                 logger.LogWarning("Mixed precision is off: {Reason}; predicting in float32", reason);
             }
         }
+        _built = true;
         return new TaskModel(model, tokenizer, device, maxLength, _loggerFactory, mixedPrecision);
     }
 
-    private BertTokenizer LoadTokenizer()
+    /// <summary>The model folder: the one given, or the Hub id's snapshot in the cache (downloaded when missing); null for <see cref="FromConfig"/>.</summary>
+    private string? ResolveFolder(IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (_pretrained is null || Directory.Exists(_pretrained))
+        {
+            return _pretrained;
+        }
+        using var resolver = new HubModelResolver(_hubOptions!);
+        return resolver.Resolve(_pretrained, progress, cancellationToken);
+    }
+
+    /// <summary>A new model of <paramref name="config"/>, or the folder's weights under the chosen head.</summary>
+    private BertForTask CreateModel(string? folder, BertConfig config, ILogger logger)
+    {
+        if (folder is null)
+        {
+            return new BertForTask(config, _head?.Factory(config) ?? TaskHeads.FromConfig(config));
+        }
+        BertForTask model;
+        try
+        {
+            model = BertForTask.LoadFolder(folder, new FolderLoadOptions
+            {
+                Configure = _ => config,
+                Head = _head?.Factory,
+                IgnoreMismatchedSizes = _replaceHead,
+            });
+        }
+        catch (CheckpointMismatchException e)
+        {
+            throw new InvalidOperationException(
+                $"The {_head?.Description ?? "chosen head"} does not fit the checkpoint's: {e.Message} Call ReplacingExistingHead() to initialise a new head instead.", e);
+        }
+        if (model.LoadReport is { IsExactMatch: false } report)
+        {
+            logger.LogInformation("Loaded {Folder}: {Report}", folder, report);
+        }
+        return model;
+    }
+
+    private static BertTokenizer LoadTokenizer(string folder)
     {
         try
         {
-            return BertTokenizer.FromFolder(_folder!);
+            return BertTokenizer.FromFolder(folder);
         }
         catch (FileNotFoundException e)
         {
-            throw new InvalidOperationException($"No tokenizer in {_folder}: {e.Message} Pass one with WithTokenizer().", e);
+            throw new InvalidOperationException($"No tokenizer in {folder}: {e.Message} Pass one with WithTokenizer().", e);
         }
     }
 

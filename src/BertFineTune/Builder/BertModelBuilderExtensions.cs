@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
 
 namespace BertFineTune.Builder;
@@ -5,21 +6,20 @@ namespace BertFineTune.Builder;
 /// <summary>The built-in heads as one-call builder steps; each is a thin layer over <see cref="BertModelBuilder.WithHead"/>.</summary>
 public static class BertModelBuilderExtensions
 {
-    /// <summary>Single-label classification of a text or a text pair over <paramref name="labels"/> (cross-entropy).</summary>
+    /// <summary>
+    /// Single-label classification of a text or of a text pair (paraphrase, entailment: encode the pairs, the head is
+    /// the same) over <paramref name="labels"/> (cross-entropy).
+    /// </summary>
     public static BertModelBuilder WithSequenceClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>
-        WithClassification(builder, labels, "single_label_classification", "sequence classification");
-
-    /// <summary>Sentence-pair classification (paraphrase, entailment): the same head, fed text pairs.</summary>
-    public static BertModelBuilder WithSentencePairClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>
-        WithClassification(builder, labels, "single_label_classification", "sentence-pair classification");
+        WithClassification(builder, labels, ProblemType.SingleLabelClassification, "sequence classification");
 
     /// <summary>Multi-label classification: any subset of <paramref name="labels"/> (BCE with logits, sigmoid scores).</summary>
     public static BertModelBuilder WithMultiLabelClassification(this BertModelBuilder builder, IReadOnlyList<string> labels) =>
-        WithClassification(builder, labels, "multi_label_classification", "multi-label classification");
+        WithClassification(builder, labels, ProblemType.MultiLabelClassification, "multi-label classification");
 
     /// <summary>Regression to one number per text or pair (MSE).</summary>
     public static BertModelBuilder WithRegression(this BertModelBuilder builder, string label = "score") =>
-        WithClassification(builder, [label], "regression", "regression");
+        WithClassification(builder, [label], ProblemType.Regression, "regression");
 
     /// <summary>A label per token over <paramref name="labels"/> (e.g. IOB2 entity tags).</summary>
     public static BertModelBuilder WithTokenClassification(this BertModelBuilder builder, IReadOnlyList<string> labels)
@@ -45,7 +45,7 @@ public static class BertModelBuilderExtensions
     public static BertModelBuilder WithSentenceEmbeddings(this BertModelBuilder builder, PoolingMode pooling = PoolingMode.Mean, bool normalize = false) =>
         Require(builder).WithHead(_ => new SentenceEmbeddingHead(pooling, normalize), description: "sentence-embedding head");
 
-    private static BertModelBuilder WithClassification(BertModelBuilder builder, IReadOnlyList<string> labels, string problemType, string description)
+    private static BertModelBuilder WithClassification(BertModelBuilder builder, IReadOnlyList<string> labels, ProblemType problemType, string description)
     {
         ArgumentNullException.ThrowIfNull(builder);
         CheckLabels(labels);

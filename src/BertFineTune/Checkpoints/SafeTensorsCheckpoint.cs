@@ -1,4 +1,3 @@
-using System.Text.Json;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Checkpoints;
@@ -7,14 +6,8 @@ namespace BertFineTune.Checkpoints;
 /// The weights of a checkpoint folder: either one <c>model.safetensors</c> or shards listed by
 /// <c>model.safetensors.index.json</c>, read through one name → tensor view.
 /// </summary>
-public sealed class SafeTensorsCheckpoint : IDisposable
+internal sealed class SafeTensorsCheckpoint : IDisposable
 {
-    /// <summary>File name of a single-file checkpoint.</summary>
-    public const string WeightsFileName = "model.safetensors";
-
-    /// <summary>File name of the index of a sharded checkpoint.</summary>
-    public const string IndexFileName = "model.safetensors.index.json";
-
     private readonly List<SafeTensorsFile> _files;
     private readonly Dictionary<string, SafeTensorsFile> _fileByTensor;
 
@@ -33,62 +26,40 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     /// <summary>Reads <paramref name="name"/>, converted to <paramref name="convertTo"/> when given.</summary>
     public Tensor ReadTensor(string name, ScalarType? convertTo = null) => FileOf(name).ReadTensor(name, convertTo);
 
-    /// <summary>Whether <paramref name="folder"/> holds safetensors weights (single or sharded).</summary>
-    public static bool ExistsIn(string folder) =>
-        File.Exists(Path.Combine(folder, WeightsFileName)) || File.Exists(Path.Combine(folder, IndexFileName));
-
-    /// <summary>Opens the weights in <paramref name="folder"/>, preferring the single file over an index.</summary>
+    /// <summary>Opens the weights in <paramref name="folder"/>, preferring the single file over an index (<see cref="WeightsFiles"/>).</summary>
     /// <exception cref="FileNotFoundException">The folder holds neither file (the message says what else it found).</exception>
     /// <exception cref="SafeTensorsFormatException">A file or the index breaks the format.</exception>
     public static SafeTensorsCheckpoint OpenFolder(string folder)
     {
-        var single = Path.Combine(folder, WeightsFileName);
-        if (File.Exists(single))
+        var single = Path.Combine(folder, WeightsFiles.SafeWeightsName);
+        switch (WeightsFiles.InFolder(folder))
         {
-            var file = SafeTensorsFile.Open(single);
-            return new SafeTensorsCheckpoint([file], file.Tensors.ToDictionary(t => t.Name, _ => file, StringComparer.Ordinal));
+            case WeightsLayout.SingleFile:
+                var file = SafeTensorsFile.Open(single);
+                return new SafeTensorsCheckpoint([file], file.Tensors.ToDictionary(t => t.Name, _ => file, StringComparer.Ordinal));
+            case WeightsLayout.Sharded:
+                return OpenSharded(Path.Combine(folder, WeightsFiles.SafeWeightsIndexName));
+            case WeightsLayout.PickleOnly:
+                throw new FileNotFoundException(
+                    $"{folder}: no {WeightsFiles.SafeWeightsName} or {WeightsFiles.SafeWeightsIndexName}, only {WeightsFiles.PickleWeightsName}. "
+                    + WeightsFiles.PickleConversionHint, single);
+            default:
+                throw new FileNotFoundException($"{folder}: no {WeightsFiles.SafeWeightsName} or {WeightsFiles.SafeWeightsIndexName}.", single);
         }
-        var index = Path.Combine(folder, IndexFileName);
-        if (File.Exists(index))
-        {
-            return OpenSharded(index);
-        }
-        var hint = File.Exists(Path.Combine(folder, "pytorch_model.bin"))
-            ? " It holds pytorch_model.bin, a pickle checkpoint this library does not read: convert it in Python with "
-              + "model.save_pretrained(folder, safe_serialization=True)."
-            : string.Empty;
-        throw new FileNotFoundException($"{folder}: no {WeightsFileName} or {IndexFileName}.{hint}", single);
     }
 
     /// <summary>Opens a sharded checkpoint from its index file.</summary>
+    /// <exception cref="SafeTensorsFormatException">
+    /// The index breaks a rule (<see cref="SafeTensorsIndex.Read"/>), names a shard that is not a plain file name beside
+    /// it or does not exist, or disagrees with the shards about which holds a tensor; or a shard breaks the format.
+    /// </exception>
     public static SafeTensorsCheckpoint OpenSharded(string indexPath)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
-        Dictionary<string, string> weightMap;
-        try
+        var index = SafeTensorsIndex.Read(indexPath);
+        if (index.FirstNonPlainShardName is { } unsafeName)
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(indexPath));
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            {
-                throw new SafeTensorsFormatException(indexPath, null, "the index has no 'weight_map' object.");
-            }
-            weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var entry in map.EnumerateObject())
-            {
-                if (entry.Value.ValueKind != JsonValueKind.String)
-                {
-                    throw new SafeTensorsFormatException(indexPath, entry.Name, "the weight_map value must be a shard file name.");
-                }
-                if (!weightMap.TryAdd(entry.Name, entry.Value.GetString()!))
-                {
-                    throw new SafeTensorsFormatException(indexPath, entry.Name, "the name appears more than once in weight_map.");
-                }
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new SafeTensorsFormatException(indexPath, null, $"the index is not valid JSON: {e.Message}");
+            throw new SafeTensorsFormatException(indexPath, null, $"shard '{unsafeName}' is not a plain file name in the checkpoint folder.");
         }
 
         var files = new List<SafeTensorsFile>();
@@ -96,13 +67,8 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         var fileByTensor = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
         try
         {
-            foreach (var shard in weightMap.Values.Distinct(StringComparer.Ordinal))
+            foreach (var shard in index.ShardNames)
             {
-                // A shard name is a file in the same folder; anything that would step outside it is refused.
-                if (shard.Length == 0 || Path.GetFileName(shard) != shard || shard is "." or "..")
-                {
-                    throw new SafeTensorsFormatException(indexPath, null, $"shard '{shard}' is not a plain file name in the checkpoint folder.");
-                }
                 var path = Path.Combine(folder, shard);
                 if (!File.Exists(path))
                 {
@@ -112,7 +78,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
                 files.Add(file);
                 byShard[shard] = file;
             }
-            foreach (var (tensor, shard) in weightMap)
+            foreach (var (tensor, shard) in index.WeightMap)
             {
                 var file = byShard[shard];
                 if (!file.Contains(tensor))
@@ -123,7 +89,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
             }
             foreach (var file in files)
             {
-                var unlisted = file.Tensors.FirstOrDefault(t => !weightMap.TryGetValue(t.Name, out var s) || byShard[s] != file);
+                var unlisted = file.Tensors.FirstOrDefault(t => !index.WeightMap.TryGetValue(t.Name, out var s) || byShard[s] != file);
                 if (unlisted is not null)
                 {
                     throw new SafeTensorsFormatException(indexPath, unlisted.Name,

@@ -3,7 +3,7 @@ using TorchSharp;
 namespace BertFineTune.Checkpoints;
 
 /// <summary>The element types the safetensors format defines and this library reads and writes.</summary>
-public enum SafeTensorsDType
+internal enum SafeTensorsDType
 {
     /// <summary>64-bit IEEE float.</summary>
     F64,
@@ -28,7 +28,7 @@ public enum SafeTensorsDType
 }
 
 /// <summary>Conversions between <see cref="SafeTensorsDType"/>, its header spelling and TorchSharp scalar types.</summary>
-public static class SafeTensorsDTypes
+internal static class SafeTensorsDTypes
 {
     /// <summary>Bytes per element.</summary>
     public static int SizeOf(SafeTensorsDType dtype) => dtype switch

@@ -13,7 +13,7 @@ namespace BertFineTune.Checkpoints;
 /// <param name="Shape">Its dimensions (empty for a scalar).</param>
 /// <param name="DataOffset">Start of its bytes, relative to the data buffer after the header.</param>
 /// <param name="ByteLength">Number of bytes it occupies.</param>
-public sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOnlyList<long> Shape, long DataOffset, long ByteLength);
+internal sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOnlyList<long> Shape, long DataOffset, long ByteLength);
 
 /// <summary>
 /// A validated, memory-mapped safetensors file. Opening it reads and checks only the header; tensors are copied from the
@@ -24,7 +24,7 @@ public sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOn
 /// buffer. Every rule of the format is checked before any size taken from the file is used to allocate.
 /// Instances are safe to read from several threads at once.
 /// </remarks>
-public sealed class SafeTensorsFile : IDisposable
+internal sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>The largest header the reader accepts (the reference implementation's limit).</summary>
     public const long MaxHeaderLength = 100_000_000;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Checkpoints;
 
 /// <summary>Writes tensors to a safetensors file, atomically.</summary>
-public static class SafeTensorsWriter
+internal static class SafeTensorsWriter
 {
     private const string MetadataKey = "__metadata__";
 

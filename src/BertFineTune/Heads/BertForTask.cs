@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 
 namespace BertFineTune.Heads;
 
-/// <summary>Options for <see cref="BertForTask.FromPretrained(string, PretrainedLoadOptions?)"/>.</summary>
-public sealed record PretrainedLoadOptions
+/// <summary>Options for <see cref="BertForTask.LoadFolder(string, FolderLoadOptions?)"/>.</summary>
+internal sealed record FolderLoadOptions
 {
     /// <summary>Changes the loaded config before the model is built (e.g. dropout overrides); null keeps it.</summary>
     public Func<BertConfig, BertConfig>? Configure { get; init; }
@@ -37,7 +37,7 @@ public sealed class BertForTask : nn.Module
 
     /// <summary>Puts <paramref name="head"/> on a new, randomly initialised encoder for <paramref name="config"/>.</summary>
     /// <exception cref="ArgumentException">The head declares a parameter outside a submodule.</exception>
-    public BertForTask(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertForTask)))
+    internal BertForTask(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertForTask)))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(head);
@@ -73,7 +73,7 @@ public sealed class BertForTask : nn.Module
     /// <summary>The task head.</summary>
     public TaskHead Head { get; }
 
-    /// <summary>What loading the checkpoint did, for a model from <see cref="FromPretrained(string, PretrainedLoadOptions?)"/>; null otherwise.</summary>
+    /// <summary>What loading the checkpoint did, for a model from <see cref="LoadFolder(string, FolderLoadOptions?)"/>; null otherwise.</summary>
     public LoadReport? LoadReport { get; private set; }
 
     /// <summary>Runs the model on <paramref name="batch"/>; the output has a loss when the batch carries the head's targets.</summary>
@@ -144,20 +144,20 @@ public sealed class BertForTask : nn.Module
     /// <exception cref="BertConfigException">config.json is invalid.</exception>
     /// <exception cref="SafeTensorsFormatException">A weights file is malformed.</exception>
     /// <exception cref="CheckpointMismatchException">Shapes differ, or strict loading found missing or unused keys.</exception>
-    public static BertForTask FromPretrained(string folder, PretrainedLoadOptions? options = null)
+    internal static BertForTask LoadFolder(string folder, FolderLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        options ??= new PretrainedLoadOptions();
+        options ??= new FolderLoadOptions();
         TorchRuntime.EnsureAvailable();
         if (!Directory.Exists(folder))
         {
             throw new DirectoryNotFoundException($"Model folder not found: {folder}");
         }
-        var config = BertConfig.Load(Path.Combine(folder, "config.json"));
+        var config = BertConfig.Load(folder);
         if (options.Configure is { } configure)
         {
             config = configure(config);
-            config.Validate(Path.Combine(folder, "config.json") + " (after Configure)");
+            config.Validate(Path.Combine(folder, BertConfig.FileName) + " (after Configure)");
         }
         var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
         var model = new BertForTask(config, head);
@@ -201,9 +201,9 @@ public sealed class BertForTask : nn.Module
             state.Add(new(key, tensor));
         }
         var dtype = state.Select(s => s.Value).FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-        SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName), state,
+        SafeTensorsWriter.Write(Path.Combine(folder, WeightsFiles.SafeWeightsName), state,
             new Dictionary<string, string> { ["format"] = "pt" });
-        (Config with { DType = DTypeName(dtype) }).Save(Path.Combine(folder, "config.json"));
+        (Config with { DType = DTypeName(dtype) }).Save(folder);
     }
 
     private static string DTypeName(ScalarType type) => type switch

@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Heads;
@@ -10,24 +11,24 @@ internal static class Losses
 
     /// <summary>
     /// transformers' sequence-classification loss. With no <paramref name="problemType"/>: one label → regression;
-    /// integer labels → single-label; otherwise multi-label.
+    /// integer labels → single-label; otherwise multi-label (<c>BertForSequenceClassification.forward</c>).
     /// </summary>
-    public static Tensor SequenceClassification(Tensor logits, Tensor labels, string? problemType, LossOptions? options = null)
+    public static Tensor SequenceClassification(Tensor logits, Tensor labels, ProblemType? problemType, LossOptions? options = null)
     {
         long numLabels = logits.shape[^1];
         problemType ??= numLabels == 1
-            ? "regression"
-            : labels.dtype is ScalarType.Int64 or ScalarType.Int32 ? "single_label_classification" : "multi_label_classification";
+            ? ProblemType.Regression
+            : labels.dtype is ScalarType.Int64 or ScalarType.Int32 ? ProblemType.SingleLabelClassification : ProblemType.MultiLabelClassification;
         switch (problemType)
         {
-            case "regression":
+            case ProblemType.Regression:
                 var target = labels.to_type(logits.dtype);
                 return numLabels == 1
                     ? nn.functional.mse_loss(logits.squeeze(), target.squeeze())
                     : nn.functional.mse_loss(logits, target);
-            case "single_label_classification":
+            case ProblemType.SingleLabelClassification:
                 return CrossEntropy(logits.view(-1, numLabels), labels.view(-1).to_type(ScalarType.Int64), options);
-            case "multi_label_classification":
+            case ProblemType.MultiLabelClassification:
                 if (!labels.shape.SequenceEqual(logits.shape))
                 {
                     throw new ArgumentException(
@@ -38,7 +39,7 @@ internal static class Losses
                     return nn.functional.binary_cross_entropy_with_logits(logits, labels.to_type(logits.dtype), pos_weights: positive);
                 }
             default:
-                throw new ArgumentException($"Unknown problem_type '{problemType}'.", nameof(problemType));
+                throw new ArgumentOutOfRangeException(nameof(problemType), problemType, "Not a defined ProblemType.");
         }
     }
 

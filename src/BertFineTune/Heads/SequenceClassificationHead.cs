@@ -30,8 +30,8 @@ public sealed class SequenceClassificationHead : TaskHead
     /// <summary>The label names by id.</summary>
     public IReadOnlyList<string> Labels { get; }
 
-    /// <summary>The configured problem type, or null to infer it from the labels.</summary>
-    public string? ProblemType { get; }
+    /// <summary>The configured problem type, or null to infer it from the labels and targets as transformers does.</summary>
+    public ProblemType? ProblemType { get; }
 
     /// <inheritdoc />
     public override string ArchitectureName => "BertForSequenceClassification";

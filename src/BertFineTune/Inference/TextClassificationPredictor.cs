@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using static TorchSharp.torch;
@@ -37,8 +38,8 @@ public sealed class TextClassificationPredictor : Predictor
             throw new ArgumentException($"Text classification needs a SequenceClassificationHead, not {model.Head.GetType().Name}.", nameof(model));
         }
         Labels = head.Labels;
-        DefaultFunction = head.ProblemType == "regression" ? ScoreFunction.None
-            : head.ProblemType == "multi_label_classification" || Labels.Count == 1 ? ScoreFunction.Sigmoid
+        DefaultFunction = head.ProblemType == ProblemType.Regression ? ScoreFunction.None
+            : head.ProblemType == ProblemType.MultiLabelClassification || Labels.Count == 1 ? ScoreFunction.Sigmoid
             : ScoreFunction.Softmax;
     }
 

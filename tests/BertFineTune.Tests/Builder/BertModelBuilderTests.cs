@@ -1,5 +1,6 @@
 using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
+using BertFineTune.Checkpoints.Hub;
 using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using static TorchSharp.torch;
@@ -147,7 +148,46 @@ public class BertModelBuilderTests
         using var model = BertModelBuilder.FromConfig(new BertConfig { VocabSize = 8000, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 64 }, tokenizer)
             .WithRegression().Build();
 
-        Assert.Equal("regression", model.Model.Config.ProblemType);
+        Assert.Equal(ProblemType.Regression, model.Model.Config.ProblemType);
         Assert.Equal(64, model.MaxSequenceLength);
+    }
+
+    [Fact]
+    public void A_failed_build_leaves_the_builder_usable_to_correct_and_build_again()
+    {
+        var builder = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).WithSequenceClassification(["a", "b", "c", "d", "e"]);
+        Assert.Throws<InvalidOperationException>(() => builder.Build());
+
+        using var model = builder.ReplacingExistingHead().Build();
+
+        Assert.Equal(["a", "b", "c", "d", "e"], model.Labels);
+    }
+
+    [Fact]
+    public void A_second_head_call_replaces_the_first_entirely_config_change_included()
+    {
+        // WithMultiLabelClassification sets problem_type; the regression head that replaces it sets its own, and nothing
+        // of the first head's config change (its labels, its problem type) may remain.
+        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        using var model = BertModelBuilder.FromConfig(TinyModels.Config() with { VocabSize = 8000 }, tokenizer)
+            .WithMultiLabelClassification(["x", "y", "z"])
+            .WithTokenClassification(["O", "B-X"])
+            .Build();
+
+        Assert.IsType<TokenClassificationHead>(model.Model.Head);
+        Assert.Null(model.Model.Config.ProblemType);
+        Assert.Equal(["O", "B-X"], model.Labels);
+    }
+
+    [Fact]
+    public void A_hub_id_is_resolved_in_Build_not_in_FromPretrained()
+    {
+        // Offline with an empty cache: resolving fails at once, without any request, so FromPretrained must not resolve.
+        using var cache = new TempFolder();
+        var options = new HubOptions { Offline = true, CacheDirectory = cache.Path };
+        var builder = BertModelBuilder.FromPretrained("no-org/no-model", options);
+
+        var error = Assert.Throws<HubException>(() => builder.Build());
+        Assert.Contains("no-org/no-model", error.Message, StringComparison.Ordinal);
     }
 }

@@ -20,6 +20,27 @@ public class BertConfigTests
         return document.RootElement.Clone();
     }
 
+    /// <summary>
+    /// transformers' three <c>problem_type</c> spellings (configuration_utils.py, PretrainedConfig.__init__: the allowed
+    /// problem types) and the <see cref="ProblemType"/> each means.
+    /// </summary>
+    private static readonly Dictionary<string, ProblemType> TransformersProblemTypes = new(StringComparer.Ordinal)
+    {
+        ["regression"] = ProblemType.Regression,
+        ["single_label_classification"] = ProblemType.SingleLabelClassification,
+        ["multi_label_classification"] = ProblemType.MultiLabelClassification,
+    };
+
+    public static TheoryData<string, ProblemType> ProblemTypeSpellings()
+    {
+        var data = new TheoryData<string, ProblemType>();
+        foreach (var (spelling, problemType) in TransformersProblemTypes)
+        {
+            data.Add(spelling, problemType);
+        }
+        return data;
+    }
+
     private static BertConfigException ParseFails(string json) =>
         Assert.Throws<BertConfigException>(() => BertConfig.Parse(json));
 
@@ -101,7 +122,7 @@ public class BertConfigTests
     public void Loading_a_fixture_config_gives_the_problem_type_in_the_file_or_none(string model)
     {
         var file = ReadFixtureJson(model);
-        string? expected = file.TryGetProperty("problem_type", out var problemType) ? problemType.GetString() : null;
+        ProblemType? expected = file.TryGetProperty("problem_type", out var problemType) ? TransformersProblemTypes[problemType.GetString()!] : null;
 
         var config = BertConfig.Load(ConfigPath(model));
 
@@ -122,7 +143,7 @@ public class BertConfigTests
     {
         var config = BertConfig.Load(ConfigPath("seq_multilabel"));
 
-        Assert.Equal("multi_label_classification", config.ProblemType);
+        Assert.Equal(ProblemType.MultiLabelClassification, config.ProblemType);
         Assert.Equal(4, config.NumLabels);
     }
 
@@ -163,6 +184,29 @@ public class BertConfigTests
         var error = Assert.Throws<FileNotFoundException>(() => BertConfig.Load(path));
 
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Loading_a_folder_without_config_json_names_the_folder_and_the_missing_file()
+    {
+        using var folder = new TempFolder();
+
+        var error = Assert.Throws<FileNotFoundException>(() => BertConfig.Load(folder.Path));
+
+        Assert.Contains(folder.Path, error.Message, StringComparison.Ordinal);
+        Assert.Contains("config.json", error.Message, StringComparison.Ordinal);
+        Assert.Equal(folder.File("config.json"), error.FileName);
+    }
+
+    [Theory]
+    [MemberData(nameof(FixtureModels))]
+    public void Loading_a_model_folder_reads_the_same_config_as_loading_its_config_json(string model)
+    {
+        // transformers' PretrainedConfig.from_pretrained takes the folder or the file (configuration_utils.py, _get_config_dict).
+        var fromFolder = BertConfig.Load(Fixtures.Model(model));
+        var fromFile = BertConfig.Load(ConfigPath(model));
+
+        Assert.Equal(fromFile.ToJson(), fromFolder.ToJson());
     }
 
     // ---- defaults ---------------------------------------------------------------------------------------------
@@ -413,7 +457,7 @@ public class BertConfigTests
     {
         using var folder = new TempFolder();
 
-        BertConfig.Parse(ConfigWithUnknownFields).Save(folder.File("config.json"));
+        BertConfig.Parse(ConfigWithUnknownFields).Save(folder.Path);
 
         var files = Directory.GetFileSystemEntries(folder.Path).Select(Path.GetFileName);
         Assert.Equal(["config.json"], files);
@@ -426,10 +470,35 @@ public class BertConfigTests
         var path = folder.File("config.json");
         File.WriteAllText(path, "old content");
 
-        BertConfig.Parse("""{"hidden_size": 48, "num_attention_heads": 6}""").Save(path);
+        BertConfig.Parse("""{"hidden_size": 48, "num_attention_heads": 6}""").Save(folder.Path);
 
         Assert.Equal(["config.json"], Directory.GetFileSystemEntries(folder.Path).Select(Path.GetFileName));
         Assert.Equal(48, BertConfig.Load(path).HiddenSize);
+    }
+
+    [Fact]
+    public void Save_creates_the_model_folder_when_it_does_not_exist()
+    {
+        using var folder = new TempFolder();
+        var model = Path.Combine(folder.Path, "new", "model");
+
+        TinyModels.Config().Save(model);
+
+        Assert.Equal(TinyModels.Config().HiddenSize, BertConfig.Load(model).HiddenSize);
+    }
+
+    [Fact]
+    public void Save_given_the_path_of_an_existing_file_refuses_it_and_leaves_the_file_alone()
+    {
+        // transformers' save_pretrained also refuses a file: the argument names the folder the model files go into.
+        using var folder = new TempFolder();
+        var path = folder.File("config.json");
+        File.WriteAllText(path, "old content");
+
+        var error = Assert.Throws<ArgumentException>(() => TinyModels.Config().Save(path));
+
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        Assert.Equal("old content", File.ReadAllText(path));
     }
 
     private static BertConfig UnusualConfig() => new()
@@ -449,7 +518,7 @@ public class BertConfigTests
         PadTokenId = 7,
         ClassifierDropout = 0.3,
         Labels = ["x", "y", "z"],
-        ProblemType = "multi_label_classification",
+        ProblemType = ProblemType.MultiLabelClassification,
         Architectures = ["BertForSequenceClassification"],
         DType = "bfloat16",
         TieWordEmbeddings = false,
@@ -461,8 +530,8 @@ public class BertConfigTests
         using var folder = new TempFolder();
         var original = UnusualConfig();
 
-        original.Save(folder.File("config.json"));
-        var loaded = BertConfig.Load(folder.File("config.json"));
+        original.Save(folder.Path);
+        var loaded = BertConfig.Load(folder.Path);
 
         Assert.Equal(1234, loaded.VocabSize);
         Assert.Equal(48, loaded.HiddenSize);
@@ -480,7 +549,7 @@ public class BertConfigTests
         Assert.Equal("absolute", loaded.PositionEmbeddingType);
         Assert.Equal(0.3, loaded.ClassifierDropout);
         Assert.Equal(["x", "y", "z"], loaded.Labels);
-        Assert.Equal("multi_label_classification", loaded.ProblemType);
+        Assert.Equal(ProblemType.MultiLabelClassification, loaded.ProblemType);
         Assert.Equal(["BertForSequenceClassification"], loaded.Architectures);
         Assert.Equal("bert", loaded.ModelType);
         Assert.Equal("bfloat16", loaded.DType);
@@ -493,7 +562,7 @@ public class BertConfigTests
         using var folder = new TempFolder();
         var original = BertConfig.Parse(ConfigWithUnknownFields) with { Labels = ["a", "b", "c"] };
 
-        original.Save(folder.File("config.json"));
+        original.Save(folder.Path);
         var loaded = BertConfig.Load(folder.File("config.json"));
 
         Assert.Equal(original.ToJson(), loaded.ToJson());
@@ -505,7 +574,7 @@ public class BertConfigTests
     {
         using var folder = new TempFolder();
 
-        (TinyModels.Config() with { PadTokenId = null }).Save(folder.File("config.json"));
+        (TinyModels.Config() with { PadTokenId = null }).Save(folder.Path);
 
         Assert.Null(BertConfig.Load(folder.File("config.json")).PadTokenId);
     }
@@ -690,12 +759,47 @@ public class BertConfigTests
     }
 
     [Theory]
-    [InlineData("regression")]
-    [InlineData("single_label_classification")]
-    [InlineData("multi_label_classification")]
-    public void Each_transformers_problem_type_is_accepted(string problemType)
+    [MemberData(nameof(ProblemTypeSpellings))]
+    public void Each_transformers_problem_type_is_read_as_its_enum_value(string spelling, ProblemType problemType)
     {
-        Assert.Equal(problemType, BertConfig.Parse($$"""{"problem_type": "{{problemType}}"}""").ProblemType);
+        Assert.Equal(problemType, BertConfig.Parse($$"""{"problem_type": "{{spelling}}"}""").ProblemType);
+    }
+
+    [Theory]
+    [MemberData(nameof(ProblemTypeSpellings))]
+    public void Each_problem_type_is_written_with_the_transformers_spelling(string spelling, ProblemType problemType)
+    {
+        using var document = JsonDocument.Parse((TinyModels.Config() with { ProblemType = problemType }).ToJson());
+
+        Assert.Equal(spelling, document.RootElement.GetProperty("problem_type").GetString());
+    }
+
+    [Fact]
+    public void Every_problem_type_has_a_transformers_spelling()
+    {
+        Assert.Equal(Enum.GetValues<ProblemType>().Order(), TransformersProblemTypes.Values.Order());
+    }
+
+    [Theory]
+    [InlineData("Regression")]
+    [InlineData("REGRESSION")]
+    [InlineData("2")]
+    public void A_problem_type_spelled_other_than_transformers_spells_it_is_refused(string spelling)
+    {
+        // Enum names, other casings and numbers are not problem_type values in transformers' config.json.
+        var error = ParseFails($$"""{"problem_type": "{{spelling}}"}""");
+
+        Assert.Equal("problem_type", error.Field);
+        Assert.Contains("single_label_classification", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_refuses_a_problem_type_value_outside_the_enum()
+    {
+        var error = Assert.Throws<BertConfigException>(() => (TinyModels.Config() with { ProblemType = (ProblemType)7 }).Validate());
+
+        Assert.Equal("problem_type", error.Field);
+        Assert.Contains("7", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -584,19 +584,17 @@ public sealed class SafeTensorsTests : IDisposable
     // Writer → reader round trips.
     // ------------------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// The ten dtypes of the format (a subset of the safetensors crate's <c>Dtype</c>) this library reads and writes, by
+    /// header spelling. By name, because the enum is internal and xunit's test methods are public.
+    /// </summary>
+    public static TheoryData<string> EveryDType() => new() { "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL" };
+
     [Theory]
-    [InlineData(SafeTensorsDType.F64)]
-    [InlineData(SafeTensorsDType.F32)]
-    [InlineData(SafeTensorsDType.F16)]
-    [InlineData(SafeTensorsDType.BF16)]
-    [InlineData(SafeTensorsDType.I64)]
-    [InlineData(SafeTensorsDType.I32)]
-    [InlineData(SafeTensorsDType.I16)]
-    [InlineData(SafeTensorsDType.I8)]
-    [InlineData(SafeTensorsDType.U8)]
-    [InlineData(SafeTensorsDType.BOOL)]
-    public void Round_trips_every_dtype_bit_for_bit(SafeTensorsDType dtype)
+    [MemberData(nameof(EveryDType))]
+    public void Round_trips_every_dtype_bit_for_bit(string dtypeName)
     {
+        var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var original = Sample(dtype);
         var path = _folder.File("roundtrip.safetensors");
@@ -615,18 +613,10 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData(SafeTensorsDType.F64)]
-    [InlineData(SafeTensorsDType.F32)]
-    [InlineData(SafeTensorsDType.F16)]
-    [InlineData(SafeTensorsDType.BF16)]
-    [InlineData(SafeTensorsDType.I64)]
-    [InlineData(SafeTensorsDType.I32)]
-    [InlineData(SafeTensorsDType.I16)]
-    [InlineData(SafeTensorsDType.I8)]
-    [InlineData(SafeTensorsDType.U8)]
-    [InlineData(SafeTensorsDType.BOOL)]
-    public void Round_trips_a_scalar_of_every_dtype(SafeTensorsDType dtype)
+    [MemberData(nameof(EveryDType))]
+    public void Round_trips_a_scalar_of_every_dtype(string dtypeName)
     {
+        var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var scalar = Sample(dtype).reshape(-1)[2].clone();
         Assert.Empty(scalar.shape);
@@ -646,18 +636,10 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData(SafeTensorsDType.F64)]
-    [InlineData(SafeTensorsDType.F32)]
-    [InlineData(SafeTensorsDType.F16)]
-    [InlineData(SafeTensorsDType.BF16)]
-    [InlineData(SafeTensorsDType.I64)]
-    [InlineData(SafeTensorsDType.I32)]
-    [InlineData(SafeTensorsDType.I16)]
-    [InlineData(SafeTensorsDType.I8)]
-    [InlineData(SafeTensorsDType.U8)]
-    [InlineData(SafeTensorsDType.BOOL)]
-    public void Round_trips_an_empty_tensor_of_every_dtype_between_non_empty_ones(SafeTensorsDType dtype)
+    [MemberData(nameof(EveryDType))]
+    public void Round_trips_an_empty_tensor_of_every_dtype_between_non_empty_ones(string dtypeName)
     {
+        var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var scope = NewDisposeScope();
         var type = SafeTensorsDTypes.ToScalarType(dtype);
         var before = Sample(dtype);
@@ -918,7 +900,7 @@ public sealed class SafeTensorsTests : IDisposable
     // The real fixture written by Python's safetensors.
     // ------------------------------------------------------------------------------------------------------------
 
-    private static string SeqClsWeights => Path.Combine(Fixtures.Model("seq_cls"), SafeTensorsCheckpoint.WeightsFileName);
+    private static string SeqClsWeights => Path.Combine(Fixtures.Model("seq_cls"), WeightsFiles.SafeWeightsName);
 
     [Fact]
     public void Fixture_metadata_is_format_pt()
@@ -1011,12 +993,13 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Theory]
-    [InlineData("seq_cls_fp16", SafeTensorsDType.F16)]
-    [InlineData("seq_cls_bf16", SafeTensorsDType.BF16)]
-    public void Reduced_precision_fixture_holds_the_fp32_tensor_names_and_shapes_in_its_dtype(string model, SafeTensorsDType dtype)
+    [InlineData("seq_cls_fp16", nameof(SafeTensorsDType.F16))]
+    [InlineData("seq_cls_bf16", nameof(SafeTensorsDType.BF16))]
+    public void Reduced_precision_fixture_holds_the_fp32_tensor_names_and_shapes_in_its_dtype(string model, string dtypeName)
     {
+        var dtype = Enum.Parse<SafeTensorsDType>(dtypeName);
         using var fp32 = SafeTensorsFile.Open(SeqClsWeights);
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         Assert.Equal(fp32.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal),
             reduced.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
@@ -1033,7 +1016,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Reduced_precision_fixture_values_are_the_fp32_values_rounded_to_its_dtype(string model, ScalarType type)
     {
         using var fp32 = SafeTensorsFile.Open(SeqClsWeights);
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         Assert.NotEmpty(reduced.Tensors);
         foreach (var info in reduced.Tensors)
@@ -1051,7 +1034,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("seq_cls_bf16")]
     public void Reduced_precision_fixture_upcasts_to_the_same_float32_values_as_torch(string model)
     {
-        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), SafeTensorsCheckpoint.WeightsFileName));
+        using var reduced = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(model), WeightsFiles.SafeWeightsName));
 
         foreach (var info in reduced.Tensors)
         {
@@ -1089,7 +1072,7 @@ public sealed class SafeTensorsTests : IDisposable
 
     private static string WriteIndex(string folder, Dictionary<string, string> weightMap)
     {
-        var path = Path.Combine(folder, SafeTensorsCheckpoint.IndexFileName);
+        var path = Path.Combine(folder, WeightsFiles.SafeWeightsIndexName);
         var index = new Dictionary<string, object>
         {
             ["metadata"] = new Dictionary<string, long> { ["total_size"] = 6 * 4 + 2 * 8 + 3 * 2 },
@@ -1145,7 +1128,7 @@ public sealed class SafeTensorsTests : IDisposable
         using var checkpoint = SafeTensorsCheckpoint.OpenFolder(_folder.Path);
         using var scope = NewDisposeScope();
 
-        Assert.True(SafeTensorsCheckpoint.ExistsIn(_folder.Path));
+        Assert.Equal(WeightsLayout.Sharded, WeightsFiles.InFolder(_folder.Path));
         Assert.Equal(3, checkpoint.Names.Count);
         Assert.True(ShardC().Equals(checkpoint.ReadTensor("c")));
     }
@@ -1154,8 +1137,8 @@ public sealed class SafeTensorsTests : IDisposable
     public void OpenFolder_prefers_model_safetensors_over_an_index()
     {
         using var scope = NewDisposeScope();
-        SafeTensorsWriter.Write(_folder.File(SafeTensorsCheckpoint.WeightsFileName), [Named("single", ones(2))]);
-        File.WriteAllText(_folder.File(SafeTensorsCheckpoint.IndexFileName), "not json at all");
+        SafeTensorsWriter.Write(_folder.File(WeightsFiles.SafeWeightsName), [Named("single", ones(2))]);
+        File.WriteAllText(_folder.File(WeightsFiles.SafeWeightsIndexName), "not json at all");
 
         using var checkpoint = SafeTensorsCheckpoint.OpenFolder(_folder.Path);
 
@@ -1275,7 +1258,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_an_index_that_is_not_JSON(string text)
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, text);
 
         AssertIndexRejected(index, "the index is not valid JSON");
@@ -1289,7 +1272,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("42")]
     public void Sharded_checkpoint_rejects_an_index_without_a_weight_map_object(string text)
     {
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, text);
 
         AssertIndexRejected(index, "the index has no 'weight_map' object");
@@ -1299,7 +1282,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_a_weight_map_value_that_is_not_a_file_name()
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, $"{{\"weight_map\":{{\"a\":\"{Shard1}\",\"b\":1}}}}");
 
         AssertIndexRejected(index, "the weight_map value must be a shard file name", "b");
@@ -1309,7 +1292,7 @@ public sealed class SafeTensorsTests : IDisposable
     public void Sharded_checkpoint_rejects_a_name_listed_twice_in_the_weight_map()
     {
         WriteShards(_folder.Path);
-        var index = _folder.File(SafeTensorsCheckpoint.IndexFileName);
+        var index = _folder.File(WeightsFiles.SafeWeightsIndexName);
         File.WriteAllText(index, $"{{\"weight_map\":{{\"a\":\"{Shard1}\",\"b\":\"{Shard1}\",\"c\":\"{Shard2}\",\"a\":\"{Shard1}\"}}}}");
 
         AssertIndexRejected(index, "the name appears more than once in weight_map", "a");
@@ -1336,9 +1319,9 @@ public sealed class SafeTensorsTests : IDisposable
         var error = Assert.Throws<FileNotFoundException>(() => SafeTensorsCheckpoint.OpenFolder(_folder.Path));
 
         Assert.Contains("pytorch_model.bin", error.Message, StringComparison.Ordinal);
-        Assert.Contains(SafeTensorsCheckpoint.WeightsFileName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsName, error.Message, StringComparison.Ordinal);
         Assert.Contains(_folder.Path, error.Message, StringComparison.Ordinal);
-        Assert.False(SafeTensorsCheckpoint.ExistsIn(_folder.Path));
+        Assert.Equal(WeightsLayout.PickleOnly, WeightsFiles.InFolder(_folder.Path));
     }
 
     [Fact]
@@ -1346,8 +1329,8 @@ public sealed class SafeTensorsTests : IDisposable
     {
         var error = Assert.Throws<FileNotFoundException>(() => SafeTensorsCheckpoint.OpenFolder(_folder.Path));
 
-        Assert.Contains(SafeTensorsCheckpoint.WeightsFileName, error.Message, StringComparison.Ordinal);
-        Assert.Contains(SafeTensorsCheckpoint.IndexFileName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsName, error.Message, StringComparison.Ordinal);
+        Assert.Contains(WeightsFiles.SafeWeightsIndexName, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("pytorch_model.bin", error.Message, StringComparison.Ordinal);
     }
 }

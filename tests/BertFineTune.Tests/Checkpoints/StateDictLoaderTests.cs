@@ -9,7 +9,7 @@ public class StateDictLoaderTests
 {
     private static readonly string[] ClassifierKeys = ["classifier.bias", "classifier.weight"];
 
-    private static string WeightsOf(string folder) => Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName);
+    private static string WeightsOf(string folder) => Path.Combine(folder, WeightsFiles.SafeWeightsName);
 
     /// <summary>torch.equal: same shape, dtype and every element.</summary>
     private static bool Same(Tensor expected, Tensor actual)
@@ -104,12 +104,12 @@ public class StateDictLoaderTests
 
     // ---- bare encoder checkpoint into a task model ----------------------------------------------------------------
 
-    private static readonly PretrainedLoadOptions AsSequenceClassifier = new() { Head = c => new SequenceClassificationHead(c) };
+    private static readonly FolderLoadOptions AsSequenceClassifier = new() { Head = c => new SequenceClassificationHead(c) };
 
     [Fact]
     public void A_bare_encoder_checkpoint_loads_every_encoder_weight_into_a_sequence_classifier()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), AsSequenceClassifier);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), AsSequenceClassifier);
 
         // bert_model's keys have no "bert." prefix: each fills the model's "bert." + key.
         AssertParametersEqualFile(model, WeightsOf(Fixtures.Model("bert_model")), key => "bert." + key);
@@ -118,7 +118,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_bare_encoder_checkpoint_in_a_sequence_classifier_reports_exactly_the_classifier_as_missing()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), AsSequenceClassifier);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), AsSequenceClassifier);
 
         Assert.Equal(ClassifierKeys, model.LoadReport!.MissingKeys);
     }
@@ -126,7 +126,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_bare_encoder_checkpoint_in_a_sequence_classifier_has_no_unexpected_keys()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), AsSequenceClassifier);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), AsSequenceClassifier);
 
         Assert.Empty(model.LoadReport!.UnexpectedKeys);
         Assert.Empty(model.LoadReport.MismatchedKeys);
@@ -136,7 +136,7 @@ public class StateDictLoaderTests
     [Fact]
     public void The_load_report_of_a_partial_load_names_the_new_keys_in_transformers_words()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), AsSequenceClassifier);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), AsSequenceClassifier);
 
         var text = model.LoadReport!.ToString();
 
@@ -146,12 +146,12 @@ public class StateDictLoaderTests
 
     // ---- head checkpoint into the bare encoder ----------------------------------------------------------------
 
-    private static readonly PretrainedLoadOptions AsBareEncoder = new() { Head = _ => new FeatureExtractionHead() };
+    private static readonly FolderLoadOptions AsBareEncoder = new() { Head = _ => new FeatureExtractionHead() };
 
     [Fact]
     public void A_head_checkpoint_loads_every_encoder_weight_into_the_bare_encoder()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), AsBareEncoder);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), AsBareEncoder);
 
         AssertParametersEqualFile(model, WeightsOf(Fixtures.Model("seq_cls")),
             key => key.StartsWith("bert.", StringComparison.Ordinal) ? key : null);
@@ -160,7 +160,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_head_checkpoint_in_the_bare_encoder_reports_the_classifier_as_unexpected()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), AsBareEncoder);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), AsBareEncoder);
 
         Assert.Equal(ClassifierKeys, model.LoadReport!.UnexpectedKeys);
         Assert.Empty(model.LoadReport.MissingKeys);
@@ -185,7 +185,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_bare_encoder_checkpoint_loads_exactly_into_the_bare_encoder()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"));
 
         Assert.IsType<FeatureExtractionHead>(model.Head);
         Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
@@ -204,7 +204,7 @@ public class StateDictLoaderTests
             : key);
         Assert.Contains("bert.embeddings.LayerNorm.gamma", KeysOf(WeightsOf(folder.Path)));
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         var expected = original.state_dict();
         foreach (var (name, value) in loaded.state_dict())
@@ -225,7 +225,7 @@ public class StateDictLoaderTests
             ? key[..^"weight".Length] + "gamma"
             : key.EndsWith("LayerNorm.bias", StringComparison.Ordinal) ? key[..^"bias".Length] + "beta" : key);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.True(loaded.LoadReport!.IsExactMatch, loaded.LoadReport.ToString());
     }
@@ -240,7 +240,7 @@ public class StateDictLoaderTests
         }
         RewriteWeights(folder.Path, key => key, _ => [("bert.embeddings.position_ids", arange(32L).unsqueeze(0))]);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.Equal(["bert.embeddings.position_ids"], loaded.LoadReport!.IgnoredKeys);
         Assert.Empty(loaded.LoadReport.UnexpectedKeys);
@@ -257,7 +257,7 @@ public class StateDictLoaderTests
         }
         RewriteWeights(folder.Path, key => key, _ => [("embeddings.position_ids", arange(32L).unsqueeze(0))]);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path, AsSequenceClassifier);
+        using var loaded = BertForTask.LoadFolder(folder.Path, AsSequenceClassifier);
 
         Assert.Equal(["embeddings.position_ids"], loaded.LoadReport!.IgnoredKeys);
         Assert.Empty(loaded.LoadReport.UnexpectedKeys);
@@ -270,7 +270,7 @@ public class StateDictLoaderTests
     {
         Assert.DoesNotContain("cls.predictions.decoder.weight", KeysOf(WeightsOf(Fixtures.Model("mlm"))));
 
-        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("mlm"));
 
         Assert.IsType<MaskedLanguageModelHead>(model.Head);
         Assert.Empty(model.LoadReport!.MissingKeys);
@@ -280,7 +280,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_tied_masked_lm_has_no_decoder_weight_of_its_own()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("mlm"));
 
         Assert.DoesNotContain(model.state_dict().Keys, k => k.Contains("decoder", StringComparison.Ordinal));
     }
@@ -288,7 +288,7 @@ public class StateDictLoaderTests
     [Fact]
     public void The_loaded_mlm_logits_use_the_word_embeddings_and_match_the_reference()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("mlm"));
         model.eval();
         using var reference = SafeTensorsFile.Open(Path.Combine(Fixtures.Model("mlm"), "reference_io.safetensors"));
         using var scope = NewDisposeScope();
@@ -328,7 +328,7 @@ public class StateDictLoaderTests
         RewriteWeights(folder.Path, key => key == "cls.predictions.bias" ? "cls.predictions.decoder.bias" : key);
         Assert.DoesNotContain("cls.predictions.bias", KeysOf(WeightsOf(folder.Path)));
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.True(Same(original.state_dict()["cls.predictions.bias"], loaded.state_dict()["cls.predictions.bias"]));
     }
@@ -343,7 +343,7 @@ public class StateDictLoaderTests
         }
         RewriteWeights(folder.Path, key => key == "cls.predictions.bias" ? "cls.predictions.decoder.bias" : key);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.True(loaded.LoadReport!.IsExactMatch, loaded.LoadReport.ToString());
     }
@@ -361,7 +361,7 @@ public class StateDictLoaderTests
             ("cls.predictions.decoder.bias", zeros(50)),
         ]);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.Equal(["cls.predictions.decoder.bias", "cls.predictions.decoder.weight"], loaded.LoadReport!.IgnoredKeys.Order(StringComparer.Ordinal));
         Assert.Empty(loaded.LoadReport.UnexpectedKeys);
@@ -374,7 +374,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Strict_loading_with_a_missing_key_throws_with_the_key_in_the_report()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(
             Fixtures.Model("bert_model"), AsSequenceClassifier with { Strict = true }));
 
         Assert.Equal(ClassifierKeys, error.Report.MissingKeys);
@@ -384,7 +384,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Strict_loading_with_a_missing_key_names_it_in_the_message()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(
             Fixtures.Model("bert_model"), AsSequenceClassifier with { Strict = true }));
 
         Assert.Contains("classifier.weight", error.Message, StringComparison.Ordinal);
@@ -394,7 +394,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Strict_loading_with_an_unexpected_key_throws_with_the_key_in_the_report()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(
             Fixtures.Model("seq_cls"), AsBareEncoder with { Strict = true }));
 
         Assert.Equal(ClassifierKeys, error.Report.UnexpectedKeys);
@@ -404,7 +404,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Strict_loading_with_an_unexpected_key_names_it_in_the_message()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(
             Fixtures.Model("seq_cls"), AsBareEncoder with { Strict = true }));
 
         Assert.Contains("classifier.weight", error.Message, StringComparison.Ordinal);
@@ -414,7 +414,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Strict_loading_of_an_exactly_matching_checkpoint_succeeds()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), new PretrainedLoadOptions { Strict = true });
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), new FolderLoadOptions { Strict = true });
 
         Assert.True(model.LoadReport!.IsExactMatch);
         Assert.Equal("all weights loaded", model.LoadReport.ToString());
@@ -430,14 +430,14 @@ public class StateDictLoaderTests
         }
         RewriteWeights(folder.Path, key => key, _ => [("bert.embeddings.position_ids", arange(32L).unsqueeze(0))]);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path, new PretrainedLoadOptions { Strict = true });
+        using var loaded = BertForTask.LoadFolder(folder.Path, new FolderLoadOptions { Strict = true });
 
         Assert.True(loaded.LoadReport!.IsExactMatch);
     }
 
     // ---- shape mismatches -----------------------------------------------------------------------------------------
 
-    private static readonly PretrainedLoadOptions WithFiveLabels = new()
+    private static readonly FolderLoadOptions WithFiveLabels = new()
     {
         Head = c => new SequenceClassificationHead(c with { Labels = ["a", "b", "c", "d", "e"] }),
     };
@@ -445,7 +445,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_head_of_another_label_count_throws_naming_classifier_weight_and_both_shapes()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabels));
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabels));
 
         Assert.Contains("classifier.weight", error.Message, StringComparison.Ordinal);
         Assert.Contains("[3, 32]", error.Message, StringComparison.Ordinal);
@@ -455,7 +455,7 @@ public class StateDictLoaderTests
     [Fact]
     public void A_head_of_another_label_count_throws_with_every_mismatched_key_in_the_report()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabels));
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabels));
 
         Assert.Equal(ClassifierKeys, error.Report.MismatchedKeys.Select(k => k[..k.IndexOf(':', StringComparison.Ordinal)]));
         Assert.Empty(error.Report.MissingKeys);
@@ -464,7 +464,7 @@ public class StateDictLoaderTests
     [Fact]
     public void The_mismatch_message_suggests_ignoring_mismatched_sizes()
     {
-        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabels));
+        var error = Assert.Throws<CheckpointMismatchException>(() => BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabels));
 
         Assert.Contains("IgnoreMismatchedSizes", error.Message, StringComparison.Ordinal);
     }
@@ -483,12 +483,12 @@ public class StateDictLoaderTests
         Assert.True(Same(before, state["bert.embeddings.word_embeddings.weight"]));
     }
 
-    private static readonly PretrainedLoadOptions WithFiveLabelsIgnoringSizes = WithFiveLabels with { IgnoreMismatchedSizes = true };
+    private static readonly FolderLoadOptions WithFiveLabelsIgnoringSizes = WithFiveLabels with { IgnoreMismatchedSizes = true };
 
     [Fact]
     public void Ignoring_mismatched_sizes_lists_classifier_weight_with_both_shapes()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
 
         var entry = Assert.Single(model.LoadReport!.MismatchedKeys, k => k.StartsWith("classifier.weight:", StringComparison.Ordinal));
         Assert.Contains("[3, 32]", entry, StringComparison.Ordinal);
@@ -498,7 +498,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Ignoring_mismatched_sizes_keeps_the_new_head_shape_and_does_not_call_it_missing()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
 
         Assert.Equal([5L, 32L], model.state_dict()["classifier.weight"].shape);
         Assert.Empty(model.LoadReport!.MissingKeys);
@@ -508,7 +508,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Ignoring_mismatched_sizes_still_loads_every_encoder_weight()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
 
         AssertParametersEqualFile(model, WeightsOf(Fixtures.Model("seq_cls")),
             key => key.StartsWith("bert.", StringComparison.Ordinal) ? key : null);
@@ -517,7 +517,7 @@ public class StateDictLoaderTests
     [Fact]
     public void Ignoring_mismatched_sizes_gives_the_model_the_new_labels()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), WithFiveLabelsIgnoringSizes);
 
         Assert.Equal(["a", "b", "c", "d", "e"], model.Config.Labels);
     }
@@ -536,7 +536,7 @@ public class StateDictLoaderTests
     [MemberData(nameof(HalfPrecisionFixtureNames))]
     public void A_half_precision_checkpoint_loads_as_float32_parameters(string fixture)
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model(fixture));
+        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture));
 
         Assert.All(model.state_dict(), p => Assert.Equal(ScalarType.Float32, p.Value.dtype));
         Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
@@ -546,7 +546,7 @@ public class StateDictLoaderTests
     [MemberData(nameof(HalfPrecisionFixtures))]
     public void A_half_precision_checkpoint_loads_the_fp32_weights_rounded_to_its_dtype(string fixture, ScalarType stored)
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model(fixture));
+        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture));
         var state = model.state_dict();
         using var fp32 = SafeTensorsFile.Open(WeightsOf(Fixtures.Model("seq_cls")));
 
@@ -563,7 +563,7 @@ public class StateDictLoaderTests
     public void A_half_precision_checkpoint_does_not_equal_the_unrounded_fp32_weights(string fixture)
     {
         // Guards the test above: rounding really changes the weights, so equality there is not vacuous.
-        using var model = BertForTask.FromPretrained(Fixtures.Model(fixture));
+        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture));
         using var fp32 = SafeTensorsFile.Open(WeightsOf(Fixtures.Model("seq_cls")));
         using var expected = fp32.ReadTensor("bert.embeddings.word_embeddings.weight");
 
@@ -597,7 +597,7 @@ public class StateDictLoaderTests
         using var folder = new TempFolder();
         using var original = RandomModel(c => CreateHead(head, c));
         original.Save(folder.Path);
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
         loaded.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -621,7 +621,7 @@ public class StateDictLoaderTests
         using var original = RandomModel(c => CreateHead(head, c));
         original.Save(folder.Path);
 
-        using var loaded = BertForTask.FromPretrained(folder.Path);
+        using var loaded = BertForTask.LoadFolder(folder.Path);
 
         Assert.Equal(original.Head.GetType(), loaded.Head.GetType());
         Assert.True(loaded.LoadReport!.IsExactMatch, loaded.LoadReport.ToString());
@@ -666,7 +666,7 @@ public class StateDictLoaderTests
     public void Saving_a_model_loaded_from_seq_cls_writes_the_fixture_labels()
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls")))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls")))
         {
             model.Save(folder.Path);
         }
@@ -698,7 +698,7 @@ public class StateDictLoaderTests
     public void Saving_a_model_loaded_from_a_fixture_writes_exactly_the_fixture_keys(string fixture)
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model(fixture)))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model(fixture)))
         {
             model.Save(folder.Path);
         }
@@ -711,7 +711,7 @@ public class StateDictLoaderTests
     public void Saving_a_model_loaded_from_a_fixture_writes_the_fixture_tensors_unchanged(string fixture)
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model(fixture)))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model(fixture)))
         {
             model.Save(folder.Path);
         }
@@ -730,7 +730,7 @@ public class StateDictLoaderTests
     public void Saving_the_mlm_fixture_model_writes_no_tied_decoder_weight()
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model("mlm")))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model("mlm")))
         {
             model.Save(folder.Path);
         }
@@ -742,7 +742,7 @@ public class StateDictLoaderTests
     public void Saving_the_bare_encoder_writes_keys_without_the_bert_prefix()
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model("bert_model")))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model("bert_model")))
         {
             model.Save(folder.Path);
         }
@@ -756,7 +756,7 @@ public class StateDictLoaderTests
     public void Saving_a_half_precision_fixture_model_writes_float32_weights_and_dtype()
     {
         using var folder = new TempFolder();
-        using (var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls_fp16")))
+        using (var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls_fp16")))
         {
             model.Save(folder.Path);
         }
@@ -778,7 +778,7 @@ public class StateDictLoaderTests
     [InlineData("bert_model", typeof(FeatureExtractionHead))]
     public void FromPretrained_picks_the_head_named_by_architectures(string fixture, Type head)
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model(fixture));
+        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture));
 
         Assert.IsType(head, model.Head);
         Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
@@ -789,7 +789,7 @@ public class StateDictLoaderTests
     {
         using var folder = new TempFolder();
 
-        Assert.Throws<DirectoryNotFoundException>(() => BertForTask.FromPretrained(Path.Combine(folder.Path, "absent")));
+        Assert.Throws<DirectoryNotFoundException>(() => BertForTask.LoadFolder(Path.Combine(folder.Path, "absent")));
     }
 
     [Fact]
@@ -798,7 +798,7 @@ public class StateDictLoaderTests
         using var folder = new TempFolder();
         File.Copy(Path.Combine(Fixtures.Model("seq_cls"), "config.json"), folder.File("config.json"));
 
-        var error = Assert.Throws<FileNotFoundException>(() => BertForTask.FromPretrained(folder.Path));
+        var error = Assert.Throws<FileNotFoundException>(() => BertForTask.LoadFolder(folder.Path));
 
         Assert.Contains("model.safetensors", error.Message, StringComparison.Ordinal);
     }
@@ -809,7 +809,7 @@ public class StateDictLoaderTests
         using var folder = new TempFolder();
         File.WriteAllText(folder.File("config.json"), """{"model_type": "roberta"}""");
 
-        var error = Assert.Throws<BertConfigException>(() => BertForTask.FromPretrained(folder.Path));
+        var error = Assert.Throws<BertConfigException>(() => BertForTask.LoadFolder(folder.Path));
 
         Assert.Equal("model_type", error.Field);
     }

@@ -64,7 +64,7 @@ public class CustomHeadTests
         var expectedLoss = (before.Logits! - targets["labels"]).abs().mean().item<float>();
 
         model.Save(temp.Path);
-        using var reloaded = BertForTask.FromPretrained(temp.Path, new PretrainedLoadOptions { Head = c => new MeanPoolScoreHead(c), Strict = true });
+        using var reloaded = BertForTask.LoadFolder(temp.Path, new FolderLoadOptions { Head = c => new MeanPoolScoreHead(c), Strict = true });
         reloaded.eval();
         using var after = reloaded.Forward(new BertBatch(ids, mask, targets: targets));
 

@@ -27,7 +27,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void Growing_keeps_the_rows_adds_mean_rows_and_updates_vocab_size()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("mlm"));
         model.eval();
         using var scope = NewDisposeScope();
         var old = Embeddings(model);
@@ -69,12 +69,12 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void A_resized_model_saves_and_reloads_at_the_new_size()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("mlm"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("mlm"));
         model.ResizeTokenEmbeddings(8003);
         using var scope = NewDisposeScope();
         model.Save(_folder.Path);
 
-        using var reloaded = BertForTask.FromPretrained(_folder.Path, new PretrainedLoadOptions { Strict = true });
+        using var reloaded = BertForTask.LoadFolder(_folder.Path, new FolderLoadOptions { Strict = true });
 
         Assert.Equal(8003, BertConfig.Load(_folder.File("config.json")).VocabSize);
         Assert.True(Same(Embeddings(reloaded), Embeddings(model)));
@@ -84,7 +84,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void Pad_to_multiple_of_rounds_up_and_shrinking_drops_the_last_rows()
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("seq_cls"));
+        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"));
         using var scope = NewDisposeScope();
         var old = Embeddings(model);
 

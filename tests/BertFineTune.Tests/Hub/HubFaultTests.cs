@@ -304,6 +304,24 @@ public class HubFaultTests
         Assert.False(File.Exists(Path.Combine(hub.RepoFolder, "snapshots", "escape.safetensors")));
     }
 
+    [Theory]
+    [InlineData("""{"weight_map": ["a"]}""", "no 'weight_map' object")]
+    [InlineData("""{"weight_map": {"a": 1}}""", "must be a shard file name")]
+    [InlineData("not json", "not valid JSON")]
+    public void A_malformed_shard_index_is_an_invalid_response_naming_the_rule(string index, string rule)
+    {
+        // The index is read by the same SafeTensorsIndex the local loader uses, so the same rules refuse it.
+        using var hub = new HubTestContext();
+        hub.Repo.Files.Remove(Weights);
+        hub.Repo.Files["model.safetensors.index.json"] = Encoding.UTF8.GetBytes(index);
+
+        var error = Assert.Throws<HubException>(() => hub.Resolve());
+
+        Assert.Equal(HubErrorKind.InvalidResponse, error.Kind);
+        Assert.Equal("model.safetensors.index.json", error.FileName);
+        Assert.Contains(rule, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_download_lock_held_by_another_process_is_waited_for_then_timed_out()
     {

@@ -33,7 +33,7 @@ public class PredictorTests
         Assert.Equal(ScoreFunction.Softmax, single.CreateTextClassificationPredictor().DefaultFunction);
         Assert.Equal(ScoreFunction.Sigmoid, multi.CreateTextClassificationPredictor().DefaultFunction);
         // seq_regression has one label and no problem_type in its config: transformers infers sigmoid from num_labels == 1.
-        var expected = regression.Model.Config.ProblemType == "regression" ? ScoreFunction.None : ScoreFunction.Sigmoid;
+        var expected = regression.Model.Config.ProblemType == ProblemType.Regression ? ScoreFunction.None : ScoreFunction.Sigmoid;
         Assert.Equal(expected, regression.CreateTextClassificationPredictor().DefaultFunction);
     }
 
@@ -128,7 +128,7 @@ public class PredictorTests
     public void Mean_pooled_embeddings_match_the_reference_mean_pooling()
     {
         using var reference = SafeTensorsFile.Open(Path.Combine(Fixtures.Model("bert_model"), "reference_io.safetensors"));
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), new PretrainedLoadOptions { Head = _ => new SentenceEmbeddingHead(PoolingMode.Mean) });
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), new FolderLoadOptions { Head = _ => new SentenceEmbeddingHead(PoolingMode.Mean) });
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -157,7 +157,7 @@ public class PredictorTests
     [InlineData(PoolingMode.Max)]
     public void Cls_and_max_pooling_pick_the_first_token_or_the_elementwise_maximum(PoolingMode pooling)
     {
-        using var model = BertForTask.FromPretrained(Fixtures.Model("bert_model"), new PretrainedLoadOptions { Head = _ => new SentenceEmbeddingHead(pooling) });
+        using var model = BertForTask.LoadFolder(Fixtures.Model("bert_model"), new FolderLoadOptions { Head = _ => new SentenceEmbeddingHead(pooling) });
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();

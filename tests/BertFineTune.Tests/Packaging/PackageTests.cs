@@ -64,18 +64,15 @@ public class PackageTests
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), $$"""
-            using BertFineTune.Heads;
-            using static TorchSharp.torch;
-            using var model = BertForTask.FromPretrained(args[0]);
-            model.eval();
-            using var _ = no_grad();
-            using var output = model.Forward(new BertBatch(tensor(new long[,] { { 101, 7592, 102 } })));
-            Console.WriteLine($"logits {string.Join(",", output.Logits!.shape)}");
+            using BertFineTune.Builder;
+            using var model = BertModelBuilder.FromPretrained(args[0]).Build();
+            var scores = model.CreateTextClassificationPredictor().Predict("hello world", topK: null);
+            Console.WriteLine($"labels {scores.Count}");
             """);
 
         var run = Run(app, $"run -c Release -- \"{Fixtures.Model("seq_cls")}\"");
 
         Assert.True(run.ExitCode == 0, run.Output);
-        Assert.Contains("logits 1,3", run.Output, StringComparison.Ordinal);
+        Assert.Contains("labels 3", run.Output, StringComparison.Ordinal);
     }
 }

@@ -59,7 +59,7 @@ public partial class CheckpointCrashTests
             Assert.Equal(step, document.RootElement.GetProperty("global_step").GetInt32());
             Assert.Equal(step, document.RootElement.GetProperty("log_history").GetArrayLength());
         }
-        using (var model = BertForTask.FromPretrained(folder, new PretrainedLoadOptions { Strict = true }))
+        using (var model = BertForTask.LoadFolder(folder, new FolderLoadOptions { Strict = true }))
         {
             Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
         }

@@ -165,7 +165,7 @@ public class FineTuningStrategyTests
             }
             pretrained.Save(temp.Path);
         }
-        using var model = BertForTask.FromPretrained(temp.Path, new PretrainedLoadOptions { Strict = true });
+        using var model = BertForTask.LoadFolder(temp.Path, new FolderLoadOptions { Strict = true });
         var loaded = TrainingKit.Snapshot(model);
         var options = TrainingKit.Quiet() with
         {

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace BertFineTune.Checkpoints.Hub;
 
 /// <summary>
@@ -23,11 +21,6 @@ namespace BertFineTune.Checkpoints.Hub;
 /// </example>
 public sealed class HubModelResolver : IDisposable
 {
-    /// <summary>The file every model needs.</summary>
-    public const string ConfigFileName = "config.json";
-
-    private const string PickleWeightsFileName = "pytorch_model.bin";
-
     private static readonly string[] OptionalFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"];
 
     private readonly HubOptions _options;
@@ -134,26 +127,25 @@ public sealed class HubModelResolver : IDisposable
     private async Task<string> DownloadAsync(HubCache cache, string revision, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
     {
         var session = new Session(this, cache, revision, progress, cancellationToken);
-        await session.FetchAsync(ConfigFileName, required: true).ConfigureAwait(false);
-        if (!await session.FetchAsync(SafeTensorsCheckpoint.WeightsFileName, required: false).ConfigureAwait(false))
+        await session.FetchAsync(BertConfig.FileName, required: true).ConfigureAwait(false);
+        // The safetensors files are fetched as they are found; the pickle file is only asked about, never downloaded.
+        var layout = await WeightsFiles.ChooseAsync(name => name == WeightsFiles.PickleWeightsName
+            ? session.ExistsAsync(name)
+            : session.FetchAsync(name, required: false)).ConfigureAwait(false);
+        switch (layout)
         {
-            if (await session.FetchAsync(SafeTensorsCheckpoint.IndexFileName, required: false).ConfigureAwait(false))
-            {
-                foreach (var shard in ShardNames(cache, session.SnapshotFile(SafeTensorsCheckpoint.IndexFileName)))
+            case WeightsLayout.Sharded:
+                foreach (var shard in ShardNames(cache, session.SnapshotFile(WeightsFiles.SafeWeightsIndexName)))
                 {
                     await session.FetchAsync(shard, required: true).ConfigureAwait(false);
                 }
-            }
-            else if (await session.ExistsAsync(PickleWeightsFileName).ConfigureAwait(false))
-            {
+                break;
+            case WeightsLayout.PickleOnly:
                 throw PickleOnly(cache, revision);
-            }
-            else
-            {
-                throw new HubException(HubErrorKind.EntryNotFound, cache.RepoId, SafeTensorsCheckpoint.WeightsFileName, 404,
-                    $"{cache.RepoId} at revision '{revision}' has no weights: neither {SafeTensorsCheckpoint.WeightsFileName} nor "
-                    + $"{SafeTensorsCheckpoint.IndexFileName}. Check the repository id and revision.");
-            }
+            case WeightsLayout.None:
+                throw new HubException(HubErrorKind.EntryNotFound, cache.RepoId, WeightsFiles.SafeWeightsName, 404,
+                    $"{cache.RepoId} at revision '{revision}' has no weights: neither {WeightsFiles.SafeWeightsName} nor "
+                    + $"{WeightsFiles.SafeWeightsIndexName}. Check the repository id and revision.");
         }
         foreach (var file in OptionalFiles)
         {
@@ -190,61 +182,49 @@ public sealed class HubModelResolver : IDisposable
             throw NotCached($"no refs/{revision}");
         }
         var folder = cache.SnapshotFolder(commit);
-        if (!HubCache.IsPresent(Path.Combine(folder, ConfigFileName)))
+        if (!HubCache.IsPresent(Path.Combine(folder, BertConfig.FileName)))
         {
-            throw NotCached($"snapshot {commit} has no {ConfigFileName}");
+            throw NotCached($"snapshot {commit} has no {BertConfig.FileName}");
         }
-        if (HubCache.IsPresent(Path.Combine(folder, SafeTensorsCheckpoint.WeightsFileName)))
+        switch (WeightsFiles.Choose(name => HubCache.IsPresent(Path.Combine(folder, name))))
         {
-            return folder;
+            case WeightsLayout.SingleFile:
+                return folder;
+            case WeightsLayout.Sharded:
+                var index = Path.Combine(folder, WeightsFiles.SafeWeightsIndexName);
+                var missing = ShardNames(cache, index).FirstOrDefault(s => !HubCache.IsPresent(Path.Combine(folder, s)));
+                return missing is null ? folder : throw NotCached($"shard {missing} is missing");
+            case WeightsLayout.PickleOnly:
+                throw PickleOnly(cache, revision);
+            default:
+                throw NotCached($"snapshot {commit} has no {WeightsFiles.SafeWeightsName}");
         }
-        var index = Path.Combine(folder, SafeTensorsCheckpoint.IndexFileName);
-        if (HubCache.IsPresent(index))
-        {
-            var missing = ShardNames(cache, index).FirstOrDefault(s => !HubCache.IsPresent(Path.Combine(folder, s)));
-            return missing is null ? folder : throw NotCached($"shard {missing} is missing");
-        }
-        if (HubCache.IsPresent(Path.Combine(folder, PickleWeightsFileName)))
-        {
-            throw PickleOnly(cache, revision);
-        }
-        throw NotCached($"snapshot {commit} has no {SafeTensorsCheckpoint.WeightsFileName}");
     }
 
     private static HubException PickleOnly(HubCache cache, string revision) =>
-        new(HubErrorKind.UnsupportedFormat, cache.RepoId, PickleWeightsFileName, null,
-            $"{cache.RepoId} at revision '{revision}' has its weights only as {PickleWeightsFileName}, a pickle checkpoint: this library reads "
-            + "safetensors only. Convert it in Python (transformers): AutoModel.from_pretrained(id).save_pretrained(folder, safe_serialization=True) "
-            + "and load that folder, or pick a revision with model.safetensors (the Hub's conversion bot opens one as a pull request, refs/pr/N).");
+        new(HubErrorKind.UnsupportedFormat, cache.RepoId, WeightsFiles.PickleWeightsName, null,
+            $"{cache.RepoId} at revision '{revision}' has its weights only as {WeightsFiles.PickleWeightsName}. {WeightsFiles.PickleConversionHint} "
+            + $"Or pick a revision with {WeightsFiles.SafeWeightsName} (the Hub's conversion bot opens one as a pull request, refs/pr/N).");
 
-    /// <summary>The shard file names an index lists, each checked to be a plain file name beside the index.</summary>
-    private static List<string> ShardNames(HubCache cache, string indexPath)
+    /// <summary>The shard file names the index at <paramref name="indexPath"/> lists, refused unless each is a plain file name beside it.</summary>
+    private static IReadOnlyList<string> ShardNames(HubCache cache, string indexPath)
     {
-        List<string> shards;
+        SafeTensorsIndex index;
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(indexPath));
-            if (document.RootElement.ValueKind != JsonValueKind.Object
-                || !document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            {
-                throw new HubException(HubErrorKind.InvalidResponse, cache.RepoId, SafeTensorsCheckpoint.IndexFileName, null,
-                    $"{cache.RepoId}/{SafeTensorsCheckpoint.IndexFileName} has no 'weight_map' object.");
-            }
-            shards = map.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : string.Empty)
-                .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            index = SafeTensorsIndex.Read(indexPath);
         }
-        catch (JsonException e)
+        catch (SafeTensorsFormatException e)
         {
-            throw new HubException(HubErrorKind.InvalidResponse, cache.RepoId, SafeTensorsCheckpoint.IndexFileName, null,
-                $"{cache.RepoId}/{SafeTensorsCheckpoint.IndexFileName} is not valid JSON: {e.Message}", e);
+            throw new HubException(HubErrorKind.InvalidResponse, cache.RepoId, WeightsFiles.SafeWeightsIndexName, null,
+                $"{cache.RepoId}/{WeightsFiles.SafeWeightsIndexName} is not a valid index: {e.Message}", e);
         }
-        var unsafeName = shards.FirstOrDefault(s => !HubCache.IsSafeFileName(s) || s.Contains('/', StringComparison.Ordinal));
-        if (unsafeName is not null)
+        if (index.FirstNonPlainShardName is { } unsafeName)
         {
             throw new HubException(HubErrorKind.UnsafePath, cache.RepoId, unsafeName, null,
-                $"{cache.RepoId}/{SafeTensorsCheckpoint.IndexFileName} lists shard '{unsafeName}', which is not a plain file name beside the index: refusing to fetch it.");
+                $"{cache.RepoId}/{WeightsFiles.SafeWeightsIndexName} lists shard '{unsafeName}', which is not a plain file name beside the index: refusing to fetch it.");
         }
-        return shards;
+        return index.ShardNames;
     }
 
     /// <summary>One resolution: the commit the revision pinned to once the first HEAD answered, and the files fetched for it.</summary>
@@ -280,7 +260,7 @@ public sealed class HubModelResolver : IDisposable
                 {
                     throw new HubException(HubErrorKind.EntryNotFound, cache.RepoId, fileName, 404,
                         $"{cache.RepoId} has no {fileName} at revision '{revision}' on {owner._settings.Endpoint}. Check the repository id and "
-                        + $"revision; a BERT model needs {ConfigFileName} and safetensors weights.");
+                        + $"revision; a BERT model needs {BertConfig.FileName} and safetensors weights.");
                 }
                 if (Commit is not null)
                 {
