@@ -80,13 +80,36 @@ internal class DataSettings : ModelSettings
     public IReadOnlyList<string>? LabelList =>
         Labels?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
-    /// <summary>Reads and tokenizes <paramref name="path"/> for <paramref name="task"/>; skipped rows are reported on the console.</summary>
-    public List<EncodedExample> Load(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength)
+    public override ValidationResult Validate() =>
+        base.Validate() is { Successful: false } failed ? failed
+        : DocStride < 1 ? ValidationResult.Error($"--doc-stride must be at least 1, got {DocStride}.")
+        : ValidationResult.Success();
+
+    /// <summary>
+    /// Checks, before anything loads, that <paramref name="path"/> (given with <paramref name="option"/>) exists and that
+    /// its format is known and holds <paramref name="task"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="CliException">The format cannot be told, or does not hold the task (a usage error).</exception>
+    public void CheckFile(string option, string path, TaskKind task)
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Data file not found: {path}", path);
+            throw new FileNotFoundException($"{option} {path}: no such file.", path);
         }
+        try
+        {
+            FormatOf(path, task);
+        }
+        catch (FormatException e)
+        {
+            throw new CliException(ErrorKind.Usage, $"{option} {e.Message}");
+        }
+    }
+
+    /// <summary>The file's format: <c>--format</c>, else told by the extension; throws when neither says, or the format cannot hold the task.</summary>
+    public DataFormat FormatOf(string path, TaskKind task)
+    {
         var format = Format != DataFormat.Auto ? Format : Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".csv" => DataFormat.Csv,
@@ -97,6 +120,26 @@ internal class DataSettings : ModelSettings
             _ => task == TaskKind.Ner ? DataFormat.Conll : throw new FormatException(
                 $"{path}: the format cannot be told from the extension '{Path.GetExtension(path)}'; give --format."),
         };
+        bool fits = task switch
+        {
+            TaskKind.Ner => format == DataFormat.Conll,
+            TaskKind.Qa => format == DataFormat.Squad,
+            _ => format is DataFormat.Csv or DataFormat.Tsv or DataFormat.Jsonl or DataFormat.Lines,
+        };
+        return fits ? format : throw new FormatException($"{path}: the {format} format does not hold {task} examples; give --format.");
+    }
+
+    /// <summary>Reads and tokenizes <paramref name="path"/> for <paramref name="task"/>; skipped rows are reported. A failure is a data error.</summary>
+    public List<EncodedExample> Load(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength) =>
+        CliException.During(ErrorKind.Data, () => Read(path, task, tokenizer, labels, maxLength));
+
+    private List<EncodedExample> Read(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Data file not found: {path}", path);
+        }
+        var format = FormatOf(path, task);
         switch (task)
         {
             case TaskKind.Ner:
@@ -143,7 +186,7 @@ internal class DataSettings : ModelSettings
                 BadRows = BadRowPolicy,
             }),
             DataFormat.Lines => LabelPrefixedLineReader.Read(path, schema, BadRowPolicy),
-            _ => throw new FormatException($"{path}: format {format} does not hold {task} examples."),
+            _ => throw new FormatException($"{path}: the {format} format does not hold {task} examples; give --format."),
         };
         Report(result.SkippedRows);
         return TextExampleEncoder.Encode(result.Items, tokenizer,
@@ -159,11 +202,11 @@ internal class DataSettings : ModelSettings
     {
         foreach (var row in skipped)
         {
-            AnsiConsole.MarkupLine($"[yellow]skipped[/] {Markup.Escape(row.ToString())}");
+            Terminal.WriteLine($"skipped {row}");
         }
         if (skipped.Count > 0)
         {
-            AnsiConsole.MarkupLine($"[yellow]{skipped.Count} bad rows skipped[/]");
+            Terminal.WriteLine($"{skipped.Count} bad rows skipped");
         }
     }
 }

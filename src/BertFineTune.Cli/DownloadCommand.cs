@@ -37,24 +37,40 @@ internal sealed class DownloadCommand : Command<DownloadSettings>
             CacheDirectory = settings.CacheDirectory,
             CheckForUpdates = settings.CheckForUpdates,
         });
-        string folder = string.Empty;
-        AnsiConsole.Progress().AutoClear(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new TransferSpeedColumn())
-            .Start(progressContext =>
+        string folder;
+        if (Terminal.IsPlain)
+        {
+            // One line per file, when its download starts; no redrawn bars in a log.
+            var started = new HashSet<string>(StringComparer.Ordinal);
+            folder = resolver.Resolve(settings.RepoId, new Reporter(p =>
             {
-                var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
-                var progress = new Reporter(p =>
+                if (started.Add(p.FileName))
                 {
-                    if (!tasks.TryGetValue(p.FileName, out var task))
+                    Terminal.WriteLine(p.BytesTotal is { } total ? $"downloading {p.FileName} ({total:N0} bytes)" : $"downloading {p.FileName}");
+                }
+            }), cancellationToken);
+        }
+        else
+        {
+            folder = string.Empty;
+            AnsiConsole.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new DownloadedColumn(), new TransferSpeedColumn())
+                .Start(progressContext =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
+                    var progress = new Reporter(p =>
                     {
-                        task = progressContext.AddTask(Markup.Escape(p.FileName), maxValue: Math.Max(1, p.BytesTotal ?? 1));
-                        tasks[p.FileName] = task;
-                    }
-                    task.MaxValue = Math.Max(1, p.BytesTotal ?? p.BytesDone);
-                    task.Value = p.BytesDone;
+                        if (!tasks.TryGetValue(p.FileName, out var task))
+                        {
+                            task = progressContext.AddTask(Markup.Escape(p.FileName), maxValue: Math.Max(1, p.BytesTotal ?? 1));
+                            tasks[p.FileName] = task;
+                        }
+                        task.MaxValue = Math.Max(1, p.BytesTotal ?? p.BytesDone);
+                        task.Value = p.BytesDone;
+                    });
+                    folder = resolver.Resolve(settings.RepoId, progress, cancellationToken);
                 });
-                folder = resolver.Resolve(settings.RepoId, progress, cancellationToken);
-            });
+        }
         Console.WriteLine(folder);
         return 0;
     }

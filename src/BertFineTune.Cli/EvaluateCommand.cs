@@ -14,12 +14,14 @@ internal sealed class EvaluateSettings : DataSettings
     public string? Data { get; init; }
 
     [CommandOption("--batch-size <N>")]
+    [Description("Examples per evaluation batch.")]
     [DefaultValue(32)]
     public int BatchSize { get; init; } = 32;
 
     public override ValidationResult Validate() =>
         base.Validate() is { Successful: false } failed ? failed
         : Data is null ? ValidationResult.Error("--data is required: the labelled file to evaluate on.")
+        : BatchSize < 1 ? ValidationResult.Error($"--batch-size must be at least 1, got {BatchSize}.")
         : ValidationResult.Success();
 }
 
@@ -28,12 +30,16 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
 {
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
+        if (!File.Exists(settings.Data))
+        {
+            throw new FileNotFoundException($"--data {settings.Data}: no such file.", settings.Data);
+        }
         var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = builder.Build();
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         var task = TaskSupport.TaskOf(model);
         if (task == TaskKind.Classification && settings.PairColumn is not null)
         {
@@ -44,7 +50,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         var trainer = model.CreateTrainer(new Training.TrainerOptions { BatchSize = settings.BatchSize });
         var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(examples), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize),
             TaskSupport.Metrics(task, labels));
-        AnsiConsole.MarkupLine($"{examples.Count} examples from {Markup.Escape(settings.Data!)}");
+        Terminal.WriteLine($"{examples.Count} examples from {settings.Data}");
         TrainingUi.PrintMetrics($"{task} evaluation", metrics);
         return 0;
     }

@@ -1,5 +1,4 @@
 using BertFineTune.Builder;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace BertFineTune.Cli;
@@ -9,11 +8,18 @@ internal sealed class InfoCommand : Command<ModelSettings>
 {
     public override int Execute(CommandContext context, ModelSettings settings, CancellationToken cancellationToken)
     {
-        using var model = BertModelBuilder.FromPretrained(settings.Model!).Build();
+        using var model = CliException.During(ErrorKind.Model, () => BertModelBuilder.FromPretrained(settings.Model!).Build(cancellationToken: cancellationToken));
         var config = model.Model.Config;
-        var table = new Table().AddColumn("property").AddColumn("value");
-        void Row(string name, object? value) => table.AddRow(Markup.Escape(name), Markup.Escape(value?.ToString() ?? "-"));
-        Row("folder", Path.GetFullPath(settings.Model!));
+        var rows = new List<(string Name, string Value)>();
+        void Row(string name, object? value) => rows.Add((name, value?.ToString() ?? "-"));
+        if (Directory.Exists(settings.Model))
+        {
+            Row("folder", Path.GetFullPath(settings.Model));
+        }
+        else
+        {
+            Row("hub id", settings.Model);
+        }
         Row("architecture", model.Model.Head.ArchitectureName);
         Row("head", model.Model.Head.GetType().Name);
         Row("labels", model.Labels.Count == 0 ? "-" : string.Join(", ", model.Labels));
@@ -31,7 +37,7 @@ internal sealed class InfoCommand : Command<ModelSettings>
         Row("strip accents", model.Tokenizer.Options.EffectiveStripAccents);
         Row("max sequence length", model.MaxSequenceLength);
         Row("load report", model.Model.LoadReport);
-        AnsiConsole.Write(table);
+        Terminal.WriteRows("model", rows, "property", "value");
         return 0;
     }
 }

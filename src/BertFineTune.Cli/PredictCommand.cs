@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using BertFineTune.Builder;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
+using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace BertFineTune.Cli;
@@ -21,13 +22,20 @@ internal sealed class PredictSettings : ModelSettings
     public int TopK { get; init; } = 1;
 
     [CommandOption("--aggregation <STRATEGY>")]
-    [Description("Token classification: none, simple, first, average or max.")]
+    [Description("Token classification: how word pieces join into entities: None, Simple, First, Average or Max.")]
     [DefaultValue(AggregationStrategy.Simple)]
     public AggregationStrategy Aggregation { get; init; } = AggregationStrategy.Simple;
 
     [CommandOption("--batch-size <N>")]
+    [Description("Items per inference batch.")]
     [DefaultValue(32)]
     public int BatchSize { get; init; } = 32;
+
+    public override ValidationResult Validate() =>
+        base.Validate() is { Successful: false } failed ? failed
+        : TopK < 1 ? ValidationResult.Error($"--top-k must be at least 1, got {TopK}.")
+        : BatchSize < 1 ? ValidationResult.Error($"--batch-size must be at least 1, got {BatchSize}.")
+        : ValidationResult.Success();
 }
 
 /// <summary><c>predict</c>: one JSON line out per line in, with the head's kind of prediction.</summary>
@@ -35,12 +43,16 @@ internal sealed class PredictCommand : Command<PredictSettings>
 {
     public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Input is not null && !File.Exists(settings.Input))
+        {
+            throw new FileNotFoundException($"--input {settings.Input}: no such file.", settings.Input);
+        }
         var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
         }
-        using var model = builder.Build();
+        using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
         using var reader = settings.Input is null ? Console.In : new StreamReader(settings.Input);
         var source = settings.Input ?? "standard input";
         var items = new List<(int Line, JsonObject Item)>();

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace BertFineTune.Cli;
@@ -14,21 +15,21 @@ internal class CommonSettings : CommandSettings
 /// <summary>Options of commands that load a model.</summary>
 internal class ModelSettings : CommonSettings
 {
-    [CommandOption("-m|--model <PATH>")]
-    [Description("Model folder (Hugging Face layout).")]
+    [CommandOption("-m|--model <FOLDER|HUB_ID>")]
+    [Description("Model folder (Hugging Face layout) or Hugging Face Hub id, e.g. google-bert/bert-base-uncased.")]
     public string? Model { get; init; }
 
     [CommandOption("--device <DEVICE>")]
-    [Description("cpu (default), cuda or cuda:N.")]
+    [Description("cpu, cuda or cuda:N.")]
     [DefaultValue("cpu")]
     public string Device { get; init; } = "cpu";
 
     [CommandOption("--max-length <TOKENS>")]
-    [Description("Longest input in tokens (default: the model's).")]
+    [Description("Longest input in tokens, at least 3 (default: the model's).")]
     public int? MaxLength { get; init; }
 
-    public override Spectre.Console.ValidationResult Validate() =>
-        string.IsNullOrWhiteSpace(Model)
-            ? Spectre.Console.ValidationResult.Error("--model is required: give a model folder.")
-            : Spectre.Console.ValidationResult.Success();
+    public override ValidationResult Validate() =>
+        string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required: give a model folder or a Hugging Face Hub id.")
+        : MaxLength is < 3 ? ValidationResult.Error($"--max-length must be at least 3 (room for [CLS], [SEP] and one token), got {MaxLength}.")
+        : ValidationResult.Success();
 }

@@ -124,7 +124,7 @@ public class CliTests
     }
 
     [Fact]
-    public void Train_fine_tunes_from_csv_files_and_writes_model_state_and_report_then_evaluate_scores_it()
+    public void Train_fine_tunes_from_csv_files_and_writes_model_checkpoints_state_and_report_then_evaluate_scores_it()
     {
         using var temp = new TempFolder();
         var rows = Enumerable.Range(0, 12).Select(i => i % 2 == 0 ? $"positive,a joy to watch {i}" : $"negative,dull and long {i}").ToArray();
@@ -132,12 +132,18 @@ public class CliTests
         var dev = WriteCsv(temp, "dev.csv", rows[..4]);
 
         var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
-            "--validation", dev, "--labels", "negative,positive", "--output", temp.File("out"), "--epochs", "2", "--batch-size", "4");
+            "--validation", dev, "--labels", "negative,positive", "--output", temp.File("out"), "--epochs", "2", "--batch-size", "4",
+            "--save-strategy", "Epoch");
 
         Assert.True(result.ExitCode == 0, result.Error + result.Output);
         foreach (var file in new[] { "config.json", "model.safetensors", "vocab.txt", "trainer_state.json", "training-report.png" })
         {
             Assert.True(File.Exists(Path.Combine(temp.File("out"), file)), $"{file} is missing");
+        }
+        // 12 rows in batches of 4: 3 steps an epoch; a checkpoint at the end of each of the 2 epochs.
+        foreach (var checkpoint in new[] { "checkpoint-3", "checkpoint-6" })
+        {
+            Assert.True(File.Exists(Path.Combine(temp.File("out"), "checkpoints", checkpoint, "optimizer.safetensors")), $"{checkpoint} is missing");
         }
         Assert.Contains("accuracy", result.Output, StringComparison.Ordinal);
 
