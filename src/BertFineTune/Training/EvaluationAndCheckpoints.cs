@@ -8,18 +8,11 @@ namespace BertFineTune.Training;
 /// <c>_maybe_log_save_evaluate</c>): evaluation with the best-model and early-stopping rules, checkpoints (and their
 /// pruning), and the callbacks that may stop the run after either.
 /// </summary>
-internal sealed class EvaluationAndCheckpoints
+internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptions options, ILogger logger)
 {
-    private readonly ForwardPass _forward;
-    private readonly TrainerOptions _options;
-    private readonly ILogger _logger;
-
-    public EvaluationAndCheckpoints(ForwardPass forward, TrainerOptions options, ILogger logger)
-    {
-        _forward = forward;
-        _options = options;
-        _logger = logger;
-    }
+    private readonly ForwardPass _forward = forward;
+    private readonly TrainerOptions _options = options;
+    private readonly ILogger _logger = logger;
 
     /// <summary>Step-based evaluation and saving; returns a stop reason when training must end.</summary>
     public TrainingStopReason? AfterStep(RunState run, bool endOfEpoch)

@@ -11,23 +11,15 @@ namespace BertFineTune.Training;
 /// accumulation, clipping and optimizer steps, evaluation and checkpoints between steps, the stop rules (steps done,
 /// early stopping, callbacks, cancellation) and the result.
 /// </summary>
-internal sealed class TrainingLoop
+internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, ILogger logger)
 {
     /// <summary>Batches per epoch of a stream whose length is not counted (training bounded by MaxSteps).</summary>
     private const int UnknownLength = int.MaxValue;
 
-    private readonly ForwardPass _forward;
-    private readonly TrainerOptions _options;
-    private readonly ILogger _logger;
-    private readonly EvaluationAndCheckpoints _between;
-
-    public TrainingLoop(ForwardPass forward, TrainerOptions options, ILogger logger)
-    {
-        _forward = forward;
-        _options = options;
-        _logger = logger;
-        _between = new EvaluationAndCheckpoints(forward, options, logger);
-    }
+    private readonly ForwardPass _forward = forward;
+    private readonly TrainerOptions _options = options;
+    private readonly ILogger _logger = logger;
+    private readonly EvaluationAndCheckpoints _between = new(forward, options, logger);
 
     /// <summary>Trains on <paramref name="train"/>; see <see cref="Trainer"/>'s <c>Train</c> for what it throws.</summary>
     public TrainingResult Run(BatchSource train, BatchSource? evaluation,
@@ -44,17 +36,7 @@ internal sealed class TrainingLoop
         using var optimizer = new AdamW(groups, _options.AdamBeta1, _options.AdamBeta2, _options.AdamEpsilon);
         var trainable = groups.SelectMany(g => g.Parameters).ToList();
 
-        // A source of unknown size (a stream) is counted once, unless a step budget makes the count unnecessary: then
-        // epochs end when the stream does.
-        int batchesPerEpoch = train.BatchesPerEpoch ?? (_options.MaxSteps is null ? train.CountBatches() : UnknownLength);
-        if (batchesPerEpoch == 0)
-        {
-            throw new ArgumentException("The training data has no batches.", nameof(train));
-        }
-        int stepsPerEpoch = batchesPerEpoch == UnknownLength
-            ? UnknownLength
-            : (batchesPerEpoch + _options.GradientAccumulationSteps - 1) / _options.GradientAccumulationSteps;
-        int totalSteps = _options.MaxSteps ?? stepsPerEpoch * _options.Epochs;
+        var (batchesPerEpoch, totalSteps) = CountSteps(train);
         var schedule = LearningRateSchedule.FromOptions(_options, totalSteps);
 
         var position = TrainerPosition.Start;
@@ -88,11 +70,40 @@ internal sealed class TrainingLoop
             Cancellation = cancellationToken,
             FrozenCasts = frozenCasts,
         };
+        var stop = RunEpochs(train, run, position);
+        best.RestoreBest();
+        var steps = run.Steps;
+        double meanLoss = steps.Where(s => !s.Skipped).Select(s => s.Loss).DefaultIfEmpty(double.NaN).Average();
+        return new TrainingResult(run.GlobalStep, run.Epoch, meanLoss, stop, best.BestMetric, best.BestStep, run.LastCheckpoint,
+            steps.Skip(run.ResumedSteps).ToList(), run.Evaluations.Skip(run.ResumedEvaluations).ToList());
+    }
+
+    /// <summary>
+    /// Batches per epoch and optimizer steps of the run. A source of unknown size (a stream) is counted once, unless a
+    /// step budget makes the count unnecessary: then epochs end when the stream does.
+    /// </summary>
+    private (int BatchesPerEpoch, int TotalSteps) CountSteps(BatchSource train)
+    {
+        int batchesPerEpoch = train.BatchesPerEpoch ?? (_options.MaxSteps is null ? train.CountBatches() : UnknownLength);
+        if (batchesPerEpoch == 0)
+        {
+            throw new ArgumentException("The training data has no batches.", nameof(train));
+        }
+        int stepsPerEpoch = batchesPerEpoch == UnknownLength
+            ? UnknownLength
+            : (batchesPerEpoch + _options.GradientAccumulationSteps - 1) / _options.GradientAccumulationSteps;
+        return (batchesPerEpoch, _options.MaxSteps ?? stepsPerEpoch * _options.Epochs);
+    }
+
+    /// <summary>The epochs from <paramref name="position"/> on, in training mode, until the steps are done or a stop rule ends the run.</summary>
+    private TrainingStopReason RunEpochs(BatchSource train, RunState run, TrainerPosition position)
+    {
+        var model = _forward.Model;
         var stop = TrainingStopReason.Completed;
         model.train();
         try
         {
-            for (int epoch = position.EpochIndex; run.GlobalStep < totalSteps; epoch++)
+            for (int epoch = position.EpochIndex; run.GlobalStep < run.TotalSteps; epoch++)
             {
                 int skip = epoch == position.EpochIndex ? position.BatchesDoneInEpoch : 0;
                 stop = RunEpoch(train, run, epoch, skip);
@@ -100,7 +111,7 @@ internal sealed class TrainingLoop
                 {
                     break;
                 }
-                if (cancellationToken.IsCancellationRequested && run.GlobalStep < totalSteps)
+                if (run.Cancellation.IsCancellationRequested && run.GlobalStep < run.TotalSteps)
                 {
                     stop = Cancel(run);
                     break;
@@ -111,12 +122,7 @@ internal sealed class TrainingLoop
         {
             model.eval();
         }
-
-        best.RestoreBest();
-        var steps = run.Steps;
-        double meanLoss = steps.Where(s => !s.Skipped).Select(s => s.Loss).DefaultIfEmpty(double.NaN).Average();
-        return new TrainingResult(run.GlobalStep, run.Epoch, meanLoss, stop, best.BestMetric, best.BestStep, run.LastCheckpoint,
-            steps.Skip(run.ResumedSteps).ToList(), run.Evaluations.Skip(run.ResumedEvaluations).ToList());
+        return stop;
     }
 
     private TrainingStopReason RunEpoch(BatchSource train, RunState run, int epoch, int skip)
