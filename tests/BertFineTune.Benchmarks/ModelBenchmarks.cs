@@ -33,7 +33,8 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     public const string Memory = "6. memory";
 
     private readonly Dictionary<(string Shape, ScalarType Type), double> _roofline = [];
-    private readonly bool _bf16 = Autocast.IsBFloat16Supported(CPU, out _);
+    // What TaskModel.MixedPrecision would be for UseMixedPrecision() on this CPU: mixed-precision figures fall back to fp32 without native bf16.
+    private readonly bool _bf16 = BFloat16Support.IsSupported(CPU, out _);
 
     // 1 ---------------------------------------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             int warmup = small ? 2 : 1;
             int measured = settings.Quick ? (small ? 2 : 1) : (small ? 5 : 3);
             var fp32 = TrainingSteps(shape, mixed: false, warmup, measured);
-            var mixed = TrainingSteps(shape, mixed: true, warmup, measured);
+            var mixed = TrainingSteps(shape, mixed: _bf16, warmup, measured);
             var fp32Roofline = RooflineFor(shape, ScalarType.Float32);
             var bf16Roofline = RooflineFor(shape, ScalarType.BFloat16);
             double flops = shape.TrainingFlops;
@@ -150,7 +151,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             zeros(shape.Batch, shape.Sequence, dtype: ScalarType.Int64),
             new Dictionary<string, Tensor> { ["labels"] = randint(0, 2, [shape.Batch], dtype: ScalarType.Int64) })).ToList();
         var timer = new StepTimer();
-        var trainer = new Trainer(model, Quiet(new TrainerOptions { MaxSteps = warmup + measured, LearningRate = 1e-5, MixedPrecision = mixed }));
+        var trainer = new Trainer(model, Quiet(new TrainerOptions { MaxSteps = warmup + measured, LearningRate = 1e-5 }), mixedPrecision: mixed);
         trainer.Train(BatchSource.FromBatches(batches), callbacks: [timer]);
         return Median(timer.StepSeconds.Skip(warmup));
     }
@@ -173,7 +174,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
 
         double fixedEpoch = EpochSeconds(examples, fixedOptions, warmup, measured, batches);
         double dynamicEpoch = EpochSeconds(examples, dynamicOptions, warmup, measured, batches);
-        double mixedEpoch = EpochSeconds(examples, dynamicOptions with { MixedPrecision = true }, warmup, measured, batches);
+        double mixedEpoch = EpochSeconds(examples, dynamicOptions, warmup, measured, batches, mixedPrecision: _bf16);
 
         report.Add(Sst2, "epoch, dynamic padding + length grouping", dynamicEpoch, "s", "fixed padding to 128", fixedEpoch, "dynamic/fixed time");
         report.Add(Sst2, "epoch, dynamic + grouping + mixed precision", mixedEpoch, "s", "fixed padding to 128, fp32", fixedEpoch, "time ratio");
@@ -204,15 +205,14 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             using var model = new BertForTask(config, new SequenceClassificationHead(config));
             var trainer = new Trainer(model, Quiet(new TrainerOptions
             {
-                LearningRate = 1e-3, WeightDecay = 0.01, WarmupRatio = 0.1, Epochs = 1, BatchSize = 32, GroupByLength = true,
-                MixedPrecision = mixed, Seed = 7,
-            }));
+                LearningRate = 1e-3, WeightDecay = 0.01, WarmupRatio = 0.1, Epochs = 1, BatchSize = 32, GroupByLength = true, Seed = 7,
+            }), mixedPrecision: mixed);
             trainer.Train(new InMemoryExamples(train));
             var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(), 64), TaskMetrics.SingleLabel());
             return metrics["accuracy"] * 100;
         }
         double fp32 = Run(mixed: false);
-        double bf16 = Run(mixed: true);
+        double bf16 = Run(mixed: _bf16);
         report.Add(Accuracy, "dev accuracy after 1 epoch, mixed precision", bf16, "%", "fp32, same seed", fp32, "difference (points)");
         report.Note($"SST-2 accuracy: a 2-layer, hidden-128 BERT from random weights (seed 7), one epoch on {train.Count} sentences, "
             + $"dev {dev.Count} sentences; mixed − fp32 = {bf16 - fp32:+0.00;-0.00} points");
@@ -245,13 +245,14 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
         return (padded, real);
     }
 
-    private static double EpochSeconds(IReadOnlyList<EncodedExample> examples, TrainerOptions options, int warmup, int measured, int batchesPerEpoch)
+    private static double EpochSeconds(IReadOnlyList<EncodedExample> examples, TrainerOptions options, int warmup, int measured, int batchesPerEpoch,
+        bool mixedPrecision = false)
     {
         var config = Shape.Mini.Config();
         random.manual_seed(17);
         using var model = new BertForTask(config, new SequenceClassificationHead(config));
         var timer = new StepTimer();
-        new Trainer(model, Quiet(options with { MaxSteps = warmup + measured, LearningRate = 2e-5 }))
+        new Trainer(model, Quiet(options with { MaxSteps = warmup + measured, LearningRate = 2e-5 }), mixedPrecision: mixedPrecision)
             .Train(new InMemoryExamples(examples), callbacks: [timer]);
         return timer.StepSeconds.Skip(warmup).Average() * batchesPerEpoch;
     }
@@ -314,8 +315,8 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             var results = new Dictionary<bool, (double P50, double P95, double PerSecond)>();
             foreach (bool bf16 in new[] { false, true })
             {
-                var one = new TextClassificationPredictor(model, tokenizer, batchSize: 1) { MixedPrecision = bf16 };
-                var many = new TextClassificationPredictor(model, tokenizer, batchSize: 64) { MixedPrecision = bf16 };
+                var one = new TextClassificationPredictor(model, tokenizer, batchSize: 1) { MixedPrecision = bf16 && _bf16 };
+                var many = new TextClassificationPredictor(model, tokenizer, batchSize: 64) { MixedPrecision = bf16 && _bf16 };
                 for (int i = 0; i < 5; i++)
                 {
                     one.Predict(texts[i]);

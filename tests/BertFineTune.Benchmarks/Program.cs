@@ -61,7 +61,7 @@ foreach (var path in new[] { vocab, sst2 })
     }
 }
 
-bool bf16 = Autocast.IsBFloat16Supported(CPU, out var bf16Reason);
+bool bf16 = BFloat16Support.IsSupported(CPU, out var bf16Reason);
 var started = DateTimeOffset.Now;
 // Another process on the same cores makes each multi-threaded libtorch operation wait for a time slice: small operations
 // then take milliseconds and every figure is off. Say so rather than print numbers that look real.

@@ -178,10 +178,11 @@ public sealed class BertModelBuilder
     }
 
     /// <summary>
-    /// Lets the built model's predictors run in bfloat16 (<see cref="Inference.Predictor.MixedPrecision"/>): about as
-    /// accurate and much faster on CPUs with AVX512-BF16 or AMX and on CUDA. Where the device lacks bfloat16 support,
-    /// <see cref="Build"/> logs why and the predictors stay in float32. Training uses
-    /// <see cref="Training.TrainerOptions.MixedPrecision"/>, not this.
+    /// The one switch for mixed precision: the built model's trainer and predictors run the encoder's matmuls and
+    /// attention in bfloat16, with float32 weights, gradients, optimizer state, LayerNorm, activations and loss (see
+    /// <see cref="Runtime.Autocast"/>): about as accurate and much faster on CPUs with AVX512-BF16 or AMX and on CUDA.
+    /// Where the device lacks bfloat16 support, <see cref="Build"/> logs one line saying why and everything stays in
+    /// float32; <see cref="TaskModel.MixedPrecision"/> tells which. Default off, which keeps every number exactly float32.
     /// </summary>
     public BertModelBuilder UseMixedPrecision(bool enabled = true)
     {
@@ -276,15 +277,7 @@ public sealed class BertModelBuilder
             model.Dispose();
             throw;
         }
-        bool mixedPrecision = false;
-        if (_mixedPrecision)
-        {
-            mixedPrecision = Autocast.IsBFloat16Supported(device, out var reason);
-            if (!mixedPrecision)
-            {
-                logger.LogWarning("Mixed precision is off: {Reason}; predicting in float32", reason);
-            }
-        }
+        bool mixedPrecision = PrecisionPolicy.Resolve(_mixedPrecision, device, logger);
         _built = true;
         return new TaskModel(model, tokenizer, device, maxLength, _loggerFactory, mixedPrecision);
     }

@@ -37,8 +37,10 @@ public sealed class TaskModel : IDisposable
     public int MaxSequenceLength { get; }
 
     /// <summary>
-    /// Whether the predictors this model creates run in bfloat16 (<see cref="BertModelBuilder.UseMixedPrecision"/>, where
-    /// the device supports it). Training follows <see cref="TrainerOptions.MixedPrecision"/> instead.
+    /// Whether the trainer and the predictors this model creates compute the encoder in bfloat16 on float32 weights
+    /// (see <see cref="Runtime.Autocast"/>): <see cref="BertModelBuilder.UseMixedPrecision"/> was called and the device
+    /// supports bfloat16 (CUDA, or a CPU with AVX512-BF16 or AMX-BF16). Where it does not, this is false and
+    /// <see cref="BertModelBuilder.Build"/> logged one line saying why.
     /// </summary>
     public bool MixedPrecision { get; }
 
@@ -53,8 +55,13 @@ public sealed class TaskModel : IDisposable
         _ => [],
     };
 
-    /// <summary>A trainer for this model, logging through <see cref="LoggerFactory"/>.</summary>
-    public Trainer CreateTrainer(TrainerOptions options) => new(Model, options, LoggerFactory);
+    /// <summary>
+    /// A trainer for this model with <paramref name="options"/>, logging through <see cref="LoggerFactory"/>, in mixed
+    /// precision when <see cref="MixedPrecision"/> is on.
+    /// </summary>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">An option is invalid, or asks to freeze or re-initialise more layers than the model has.</exception>
+    public Trainer CreateTrainer(TrainerOptions options) => new(Model, options, LoggerFactory, MixedPrecision);
 
     /// <summary>Saves weights, config and tokenizer in the Hugging Face layout (loadable by this library and by transformers).</summary>
     public void Save(string folder)
@@ -64,18 +71,28 @@ public sealed class TaskModel : IDisposable
     }
 
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
+    /// <exception cref="ArgumentException">The head is not sequence classification.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
     public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A token classifier (named entities); needs a token-classification head.</summary>
+    /// <exception cref="ArgumentException">The head is not token classification.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1, or <paramref name="stride"/> is negative.</exception>
     public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
 
     /// <summary>An extractive question answerer; needs a question-answering head.</summary>
+    /// <exception cref="ArgumentException">The head is not a question-answering head.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
     public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A fill-mask predictor; needs a masked-LM head.</summary>
+    /// <exception cref="ArgumentException">The head is not a masked-LM head.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
     public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <summary>A sentence embedder; needs a sentence-embedding head.</summary>
+    /// <exception cref="ArgumentException">The head is not a sentence-embedding head.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
     public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
 
     /// <inheritdoc />

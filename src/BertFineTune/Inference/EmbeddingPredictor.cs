@@ -7,7 +7,7 @@ namespace BertFineTune.Inference;
 public sealed class EmbeddingPredictor : Predictor
 {
     /// <summary>Creates the predictor for a model with a <see cref="SentenceEmbeddingHead"/>.</summary>
-    public EmbeddingPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
+    internal EmbeddingPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
     {
         if (model.Head is not SentenceEmbeddingHead)
         {

@@ -17,7 +17,7 @@ public sealed record MaskPrediction(double Score, int Token, string TokenString,
 public sealed class FillMaskPredictor : Predictor
 {
     /// <summary>Creates the predictor for a masked-LM (or pre-training) model.</summary>
-    public FillMaskPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
+    internal FillMaskPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
     {
         if (model.Head is not (MaskedLanguageModelHead or PreTrainingHead))
         {

@@ -12,11 +12,11 @@ namespace BertFineTune.Inference;
 /// </summary>
 public abstract class Predictor
 {
-    // The weights' bfloat16 copies under MixedPrecision, made at the first prediction.
+    // The weights' bfloat16 copies under mixed precision, made at the first prediction.
     private WeightCastCache? _casts;
 
     /// <summary>Wraps <paramref name="model"/> and <paramref name="tokenizer"/>; <paramref name="batchSize"/> inputs run together.</summary>
-    protected Predictor(BertForTask model, BertTokenizer tokenizer, int batchSize)
+    private protected Predictor(BertForTask model, BertTokenizer tokenizer, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -42,12 +42,12 @@ public abstract class Predictor
     public int BatchSize { get; }
 
     /// <summary>
-    /// Run the encoder's matmuls and attention in bfloat16 (see <see cref="Autocast"/>); scores come out in float32. Used
-    /// only where <see cref="Autocast.IsBFloat16Supported"/> holds for the model's device, float32 otherwise. The
-    /// bfloat16 copies of the weights are made at the first prediction and kept: create a new predictor after changing
-    /// the model's weights. Default off.
+    /// Run the encoder's matmuls and attention in bfloat16 (see <see cref="Autocast"/>); scores come out in float32. Set
+    /// from <see cref="Builder.TaskModel.MixedPrecision"/>, which is already decided for the model's device. The bfloat16
+    /// copies of the weights are made at the first prediction and kept: create a new predictor after changing the
+    /// model's weights. Default off.
     /// </summary>
-    public bool MixedPrecision { get; init; }
+    internal bool MixedPrecision { get; init; }
 
     /// <summary>The longest input the model takes (its position table, or the tokenizer's limit when smaller).</summary>
     protected int MaxLength => Math.Min(Tokenizer.Options.ModelMaxLength ?? int.MaxValue, Model.Config.MaxPositionEmbeddings);
@@ -69,8 +69,8 @@ public abstract class Predictor
             using var _ = no_grad();
             var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
             var device = Model.Encoder.Embeddings.WordEmbeddingWeight.device;
-            var compute = MixedPrecision && Autocast.IsBFloat16Supported(device, out var _) ? ScalarType.BFloat16 : (ScalarType?)null;
-            using var autocast = Autocast.Begin(compute, compute is null ? null : _casts ??= new WeightCastCache());
+            var precision = PrecisionPolicy.For(MixedPrecision);
+            using var autocast = precision.Enter(_casts ??= precision.CreateCastCache());
             foreach (var chunk in order.Chunk(BatchSize))
             {
                 using var scope = NewDisposeScope();

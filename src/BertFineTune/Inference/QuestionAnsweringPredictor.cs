@@ -63,7 +63,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
 {
     /// <summary>Creates the predictor for a question-answering model.</summary>
     /// <exception cref="ArgumentException">The model's head is not a <see cref="QuestionAnsweringHead"/>.</exception>
-    public QuestionAnsweringPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 16) : base(model, tokenizer, batchSize)
+    internal QuestionAnsweringPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 16) : base(model, tokenizer, batchSize)
     {
         if (model.Head is not QuestionAnsweringHead)
         {

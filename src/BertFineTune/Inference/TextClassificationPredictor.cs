@@ -30,7 +30,7 @@ public sealed class TextClassificationPredictor : Predictor
 {
     /// <summary>Creates the predictor for a sequence-classification model.</summary>
     /// <exception cref="ArgumentException">The model's head is not sequence classification.</exception>
-    public TextClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32)
+    internal TextClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32)
         : base(model, tokenizer, batchSize)
     {
         if (model.Head is not SequenceClassificationHead head)

@@ -43,7 +43,7 @@ public sealed record TokenEntity(string Entity, double Score, string Word, int S
 public sealed class TokenClassificationPredictor : Predictor
 {
     /// <summary>Creates the predictor for a token-classification model.</summary>
-    public TokenClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32, int stride = 32)
+    internal TokenClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32, int stride = 32)
         : base(model, tokenizer, batchSize)
     {
         if (model.Head is not TokenClassificationHead head)

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,8 +13,8 @@ namespace BertFineTune.Runtime;
 /// </summary>
 /// <remarks>
 /// The scope is per thread, as TorchSharp's grad mode is: enter it on the thread that runs the forward pass. The trainer
-/// enters it for <see cref="Training.TrainerOptions.MixedPrecision"/>, the predictors for
-/// <see cref="Inference.Predictor.MixedPrecision"/>.
+/// and the predictors of a model built with <see cref="Builder.BertModelBuilder.UseMixedPrecision"/> enter it
+/// themselves (see <see cref="Builder.TaskModel.MixedPrecision"/>).
 /// </remarks>
 /// <example>
 /// <code>
@@ -34,8 +33,6 @@ public static class Autocast
     [ThreadStatic]
     private static WeightCastCache? t_cache;
 
-    private static readonly Lazy<string?> CpuBFloat16Problem = new(FindCpuBFloat16Problem, LazyThreadSafetyMode.ExecutionAndPublication);
-
     /// <summary>The compute type of the innermost scope on this thread, or null when mixed precision is off.</summary>
     public static ScalarType? ComputeType => t_computeType;
 
@@ -53,27 +50,6 @@ public static class Autocast
         }
         return Begin(computeType == ScalarType.Float32 ? null : computeType, cache: null);
     }
-
-    /// <summary>
-    /// Whether bfloat16 compute is worth using on <paramref name="device"/>: always on CUDA; on the CPU only when it has
-    /// native bfloat16 instructions (AVX512-BF16 or AMX-BF16), without which libtorch emulates bf16 more slowly than
-    /// float32. <paramref name="reason"/> says why not, or names what was found.
-    /// </summary>
-    public static bool IsBFloat16Supported(Device device, out string reason)
-    {
-        ArgumentNullException.ThrowIfNull(device);
-        if (device.type != DeviceType.CPU)
-        {
-            reason = $"{device.type} device";
-            return true;
-        }
-        var problem = CpuSupportOverride is { } forced ? forced() : CpuBFloat16Problem.Value;
-        reason = problem ?? "the CPU has native bfloat16 instructions";
-        return problem is null;
-    }
-
-    /// <summary>Tests set this to pretend the CPU has (the function returns null) or lacks bfloat16 support (it returns why).</summary>
-    internal static Func<string?>? CpuSupportOverride { get; set; }
 
     /// <summary>Enters a scope with an optional cache of weight casts (null <paramref name="computeType"/> = off).</summary>
     internal static Scope Begin(ScalarType? computeType, WeightCastCache? cache)
@@ -130,44 +106,6 @@ public static class Autocast
         return weight.to_type(type);
     }
 
-    private static string? FindCpuBFloat16Problem()
-    {
-        try
-        {
-            if (X86Base.IsSupported)
-            {
-                var (maxLeaf, _, _, _) = X86Base.CpuId(0, 0);
-                if (maxLeaf >= 7)
-                {
-                    var (_, _, _, leaf7Edx) = X86Base.CpuId(7, 0);
-                    var (leaf71Eax, _, _, _) = X86Base.CpuId(7, 1);
-                    bool amx = (leaf7Edx & (1 << 22)) != 0;
-                    bool avx512 = (leaf71Eax & (1 << 5)) != 0 && Avx512F.IsSupported;
-                    if (amx || avx512)
-                    {
-                        return null;
-                    }
-                }
-                return "the CPU has neither AVX512-BF16 nor AMX-BF16 instructions, so bfloat16 matmuls would be emulated and slower than float32";
-            }
-            if (OperatingSystem.IsLinux() && File.Exists("/proc/cpuinfo"))
-            {
-                var flags = File.ReadLines("/proc/cpuinfo")
-                    .FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal) || l.StartsWith("Features", StringComparison.Ordinal));
-                var names = flags?.Split([' ', '\t', ':'], StringSplitOptions.RemoveEmptyEntries) ?? [];
-                if (names.Contains("avx512_bf16") || names.Contains("amx_bf16"))
-                {
-                    return null;
-                }
-            }
-            return "no native bfloat16 instructions (AVX512-BF16 or AMX-BF16) were found on this CPU";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
-        {
-            return $"the CPU's bfloat16 support could not be determined ({e.Message})";
-        }
-    }
-
     /// <summary>Restores the previous setting of the thread when disposed.</summary>
     internal sealed class Scope : IDisposable
     {
@@ -192,49 +130,4 @@ public static class Autocast
             t_cache = _previousCache;
         }
     }
-}
-
-/// <summary>
-/// Low-precision copies of weights, made once and reused while the weights cannot change: for a whole evaluation or
-/// prediction (grad mode off), or for the frozen weights of a training run (<see cref="FrozenOnly"/>).
-/// </summary>
-internal sealed class WeightCastCache : IDisposable
-{
-    private readonly Dictionary<(IntPtr Handle, ScalarType Type), Tensor> _casts = [];
-
-    /// <summary>Creates a cache; <paramref name="frozenOnly"/> limits it to weights with requires_grad false.</summary>
-    public WeightCastCache(bool frozenOnly = false) => FrozenOnly = frozenOnly;
-
-    /// <summary>Whether only frozen weights are cached (during training, trainable weights change every step).</summary>
-    public bool FrozenOnly { get; }
-
-    /// <summary>Number of cached casts.</summary>
-    public int Count => _casts.Count;
-
-    /// <summary>The cached cast of <paramref name="weight"/>, made on first use (outside any dispose scope and without grad).</summary>
-    public Tensor Get(Tensor weight, ScalarType type)
-    {
-        var key = (weight.Handle, type);
-        if (!_casts.TryGetValue(key, out var cast))
-        {
-            using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            cast = weight.detach().to_type(type).DetachFromDisposeScope();
-            _casts[key] = cast;
-        }
-        return cast;
-    }
-
-    /// <summary>Drops every cast, so the next use copies the current weights.</summary>
-    public void Clear()
-    {
-        foreach (var cast in _casts.Values)
-        {
-            cast.Dispose();
-        }
-        _casts.Clear();
-    }
-
-    /// <inheritdoc />
-    public void Dispose() => Clear();
 }

@@ -19,19 +19,19 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
     private readonly BatchPlan _plan;
     private readonly BatchCollator _collator;
     private readonly BertForTask _model;
-    private readonly Func<ScalarType?> _computeType;
+    private readonly PrecisionPolicy _precision;
     private readonly ILogger _logger;
     private readonly IReadOnlyList<EncodedExample> _examples;
     private readonly Dictionary<EncodedExample, int> _index = new(ReferenceEqualityComparer.Instance);
     private Tensor[]? _hidden;
     private Tensor?[]? _pooled;
 
-    public CachedFeatureBatches(BatchPlan plan, BatchCollator collator, BertForTask model, Func<ScalarType?> computeType, ILogger logger)
+    public CachedFeatureBatches(BatchPlan plan, BatchCollator collator, BertForTask model, PrecisionPolicy precision, ILogger logger)
     {
         _plan = plan;
         _collator = collator;
         _model = model;
-        _computeType = computeType;
+        _precision = precision;
         _logger = logger;
         _examples = ((InMemoryExamples)plan.Source).Examples;
         for (int i = 0; i < _examples.Count; i++)
@@ -39,9 +39,6 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
             _index.TryAdd(_examples[i], i);
         }
     }
-
-    /// <summary>How many examples the encoder has run on (each exactly once).</summary>
-    public int ExamplesEncoded { get; private set; }
 
     public override int? BatchesPerEpoch => _plan.BatchesPerEpoch;
 
@@ -71,8 +68,8 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
         try
         {
             using var _ = no_grad();
-            using var casts = _computeType() is null ? null : new WeightCastCache();
-            using var autocast = Autocast.Begin(_computeType(), casts);
+            using var casts = _precision.CreateCastCache();
+            using var autocast = _precision.Enter(casts);
             // Length-sorted chunks, so the one-off encoding pads little.
             var order = Enumerable.Range(0, _examples.Count).OrderBy(i => _examples[i].Length).ToArray();
             foreach (var chunk in order.Chunk(Math.Max(_plan.BatchSize, 32)))
@@ -86,7 +83,6 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
                     hidden[example] = encoded.LastHiddenState[row].narrow(0, 0, _examples[example].Length).clone().DetachFromDisposeScope();
                     pooled[example] = encoded.PoolerOutput?[row].clone().DetachFromDisposeScope();
                 }
-                ExamplesEncoded += chunk.Length;
             }
         }
         catch

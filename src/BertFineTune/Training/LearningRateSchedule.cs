@@ -38,6 +38,23 @@ public sealed record LearningRateSchedule(ScheduleKind Kind, int TotalSteps, int
             ? (int)Math.Ceiling(totalSteps * ratio)
             : throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "The warm-up ratio must be in [0, 1].");
 
+    /// <summary>
+    /// The schedule of <paramref name="options"/> for a run of <paramref name="totalSteps"/> optimizer steps: it spans
+    /// <see cref="TrainerOptions.ScheduleTotalSteps"/> when set, else the run; warm-up is
+    /// <see cref="TrainerOptions.WarmupSteps"/>, else <see cref="TrainerOptions.WarmupRatio"/> of that span.
+    /// </summary>
+    internal static LearningRateSchedule FromOptions(TrainerOptions options, int totalSteps)
+    {
+        int scheduleSteps = options.ScheduleTotalSteps ?? totalSteps;
+        return new LearningRateSchedule(options.Schedule, scheduleSteps,
+            options.WarmupSteps ?? WarmupFromRatio(options.WarmupRatio, scheduleSteps), options.LearningRate)
+        {
+            CosineCycles = options.CosineCycles,
+            PolynomialPower = options.PolynomialPower,
+            PolynomialEndLearningRate = options.PolynomialEndLearningRate,
+        };
+    }
+
     /// <summary>The learning rate of optimizer step <paramref name="step"/> (0-based).</summary>
     public double LearningRateAt(int step) => BaseLearningRate * Multiplier(step);
 

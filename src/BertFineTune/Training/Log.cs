@@ -35,11 +35,8 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Information, "Restored the best weights, from step {Step} ({Metric} = {Value})")]
     public static partial void BestRestored(ILogger logger, int step, string metric, double value);
 
-    [LoggerMessage(10, LogLevel.Warning, "Mixed precision is off: {Reason}; training in float32")]
-    public static partial void MixedPrecisionUnavailable(ILogger logger, string reason);
-
-    [LoggerMessage(11, LogLevel.Information, "Mixed precision on: bfloat16 matmuls and attention, float32 weights and optimizer state ({Reason})")]
-    public static partial void MixedPrecisionOn(ILogger logger, string reason);
+    [LoggerMessage(11, LogLevel.Information, "Training in mixed precision: bfloat16 matmuls and attention, float32 weights, gradients and optimizer state")]
+    public static partial void MixedPrecisionTraining(ILogger logger);
 
     [LoggerMessage(12, LogLevel.Warning, "CacheEncoderFeatures is off for this run: {Reason}; the frozen encoder runs on every batch")]
     public static partial void FeatureCacheUnavailable(ILogger logger, string reason);

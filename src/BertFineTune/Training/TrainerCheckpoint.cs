@@ -1,23 +1,9 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Training;
-
-/// <summary>Where a run stands, as stored in a checkpoint's <c>trainer_state.json</c>.</summary>
-internal sealed record TrainerPosition(
-    int GlobalStep,
-    int EpochIndex,
-    int BatchesDoneInEpoch,
-    long OptimizerSteps,
-    double? BestMetric,
-    int? BestStep,
-    int EvaluationsWithoutImprovement,
-    IReadOnlyList<StepRecord> Steps,
-    IReadOnlyList<EvaluationRecord> Evaluations);
 
 /// <summary>
 /// Writes and reads training checkpoints: the model in the Hugging Face layout, <c>optimizer.safetensors</c> (Adam
@@ -26,16 +12,18 @@ internal sealed record TrainerPosition(
 /// </summary>
 internal static class TrainerCheckpoint
 {
-    public const string Prefix = "checkpoint-";
-    private const string StateFile = "trainer_state.json";
+    private const string Prefix = "checkpoint-";
     private const string OptimizerFile = "optimizer.safetensors";
     private const string RngFile = "rng_state.safetensors";
     private const string AsideSuffix = ".old";
 
+    /// <summary>The folder of the checkpoint of <paramref name="step"/> in <paramref name="outputDirectory"/>.</summary>
+    public static string FolderFor(string outputDirectory, int step) => Path.Combine(outputDirectory, $"{Prefix}{step}");
+
     public static string Save(string outputDirectory, BertForTask model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch)
     {
         Directory.CreateDirectory(outputDirectory);
-        var final = Path.Combine(outputDirectory, $"{Prefix}{position.GlobalStep}");
+        var final = FolderFor(outputDirectory, position.GlobalStep);
         var temporary = Path.Combine(outputDirectory, $".{Prefix}{position.GlobalStep}.{Guid.NewGuid():N}.tmp");
         Directory.CreateDirectory(temporary);
         try
@@ -47,7 +35,7 @@ internal static class TrainerCheckpoint
             {
                 SafeTensorsWriter.Write(Path.Combine(temporary, RngFile), [new("torch", rng)]);
             }
-            AtomicFile.WriteText(Path.Combine(temporary, StateFile), StateJson(position, totalSteps, epoch));
+            TrainerStateFile.Write(Path.Combine(temporary, TrainerStateFile.FileName), position, totalSteps, epoch);
             if (Directory.Exists(final))
             {
                 // Re-saving a step (after a resume): move the old copy aside first, so one of the two always exists
@@ -120,11 +108,11 @@ internal static class TrainerCheckpoint
     }
 
     /// <summary>Complete checkpoints in <paramref name="outputDirectory"/>, oldest first.</summary>
-    public static List<(int Step, string Folder)> List(string outputDirectory) =>
+    private static List<(int Step, string Folder)> List(string outputDirectory) =>
         Directory.Exists(outputDirectory)
             ? Directory.GetDirectories(outputDirectory, $"{Prefix}*")
                 .Select(d => (Ok: int.TryParse(Path.GetFileName(d)[Prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var s), Step: s, Folder: d))
-                .Where(c => c.Ok && File.Exists(Path.Combine(c.Folder, StateFile)))
+                .Where(c => c.Ok && File.Exists(Path.Combine(c.Folder, TrainerStateFile.FileName)))
                 .OrderBy(c => c.Step)
                 .Select(c => (c.Step, c.Folder))
                 .ToList()
@@ -133,20 +121,13 @@ internal static class TrainerCheckpoint
     /// <summary>Loads weights, optimizer state and RNG state into the live objects and returns the position.</summary>
     public static TrainerPosition Load(string folder, BertForTask model, AdamW optimizer)
     {
-        var statePath = Path.Combine(folder, StateFile);
+        var statePath = Path.Combine(folder, TrainerStateFile.FileName);
         if (!File.Exists(statePath))
         {
-            throw new FileNotFoundException($"{folder} is not a training checkpoint: it has no {StateFile}.", statePath);
+            throw new FileNotFoundException($"{folder} is not a training checkpoint: it has no {TrainerStateFile.FileName}.", statePath);
         }
-        var position = ReadState(statePath);
-        using (var weights = SafeTensorsCheckpoint.OpenFolder(folder))
-        {
-            StateDictLoader.Load(weights, model.state_dict(), new StateDictLoadOptions
-            {
-                TiedKeys = model.Head.TiedKeys,
-                Strict = true,
-            }, folder);
-        }
+        var position = TrainerStateFile.Read(statePath);
+        LoadWeights(folder, model);
         using (var file = SafeTensorsFile.Open(Path.Combine(folder, OptimizerFile)))
         {
             var tensors = file.Tensors.ToDictionary(t => t.Name, t => file.ReadTensor(t.Name));
@@ -171,71 +152,14 @@ internal static class TrainerCheckpoint
         return position;
     }
 
-    private static string StateJson(TrainerPosition p, int totalSteps, double epoch)
+    /// <summary>Loads the checkpoint's model weights into <paramref name="model"/>; every tensor must match (strict).</summary>
+    public static void LoadWeights(string folder, BertForTask model)
     {
-        var root = new JsonObject
+        using var weights = SafeTensorsCheckpoint.OpenFolder(folder);
+        StateDictLoader.Load(weights, model.state_dict(), new StateDictLoadOptions
         {
-            ["global_step"] = p.GlobalStep,
-            ["epoch"] = epoch,
-            ["max_steps"] = totalSteps,
-            ["epoch_index"] = p.EpochIndex,
-            ["batches_done_in_epoch"] = p.BatchesDoneInEpoch,
-            ["optimizer_steps"] = p.OptimizerSteps,
-            ["best_metric"] = p.BestMetric,
-            ["best_step"] = p.BestStep,
-            ["evaluations_without_improvement"] = p.EvaluationsWithoutImprovement,
-            ["log_history"] = new JsonArray(
-                p.Steps.Select(s => (JsonNode)new JsonObject
-                {
-                    ["step"] = s.Step, ["epoch"] = s.Epoch, ["loss"] = Finite(s.Loss), ["grad_norm"] = Finite(s.GradientNorm),
-                    ["learning_rate"] = s.LearningRate, ["skipped"] = s.Skipped,
-                }).Concat(p.Evaluations.Select(e =>
-                {
-                    var o = new JsonObject { ["step"] = e.Step, ["epoch"] = e.Epoch };
-                    foreach (var (name, value) in e.Metrics)
-                    {
-                        o[$"eval_{name}"] = Finite(value);
-                    }
-                    return (JsonNode)o;
-                })).ToArray()),
-        };
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-    }
-
-    // JSON has no NaN; a non-finite value is written as null.
-    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
-
-    private static TrainerPosition ReadState(string path)
-    {
-        try
-        {
-            var root = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            var steps = new List<StepRecord>();
-            var evaluations = new List<EvaluationRecord>();
-            foreach (var entry in root["log_history"]!.AsArray())
-            {
-                var o = entry!.AsObject();
-                int step = (int)o["step"]!;
-                double epoch = (double)o["epoch"]!;
-                if (o.ContainsKey("grad_norm"))
-                {
-                    steps.Add(new StepRecord(step, epoch, (double?)o["loss"] ?? double.NaN, (double?)o["grad_norm"] ?? double.NaN,
-                        (double)o["learning_rate"]!, (bool)o["skipped"]!));
-                }
-                else
-                {
-                    evaluations.Add(new EvaluationRecord(step, epoch, o.Where(p => p.Key.StartsWith("eval_", StringComparison.Ordinal))
-                        .ToDictionary(p => p.Key["eval_".Length..], p => (double?)p.Value ?? double.NaN)));
-                }
-            }
-            return new TrainerPosition(
-                (int)root["global_step"]!, (int)root["epoch_index"]!, (int)root["batches_done_in_epoch"]!,
-                (long)root["optimizer_steps"]!, (double?)root["best_metric"], (int?)root["best_step"],
-                (int)root["evaluations_without_improvement"]!, steps, evaluations);
-        }
-        catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{path}: not a trainer_state.json written by this library ({e.Message}).", e);
-        }
+            TiedKeys = model.Head.TiedKeys,
+            Strict = true,
+        }, folder);
     }
 }

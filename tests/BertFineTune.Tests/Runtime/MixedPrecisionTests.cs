@@ -1,3 +1,4 @@
+using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Heads;
@@ -164,7 +165,6 @@ public class MixedPrecisionTests
     [Fact]
     public void Training_with_mixed_precision_lowers_the_loss_and_keeps_weights_and_optimizer_state_float32()
     {
-        using var forced = ForceCpuSupport(null);
         using var model = TrainingKit.Model(Config());
         using var folder = new TempFolder();
         {
@@ -174,20 +174,19 @@ public class MixedPrecisionTests
                 MaxSteps = 12,
                 BatchSize = 8,
                 Shuffle = false,
-                MixedPrecision = true,
                 OutputDirectory = folder.Path,
                 SaveEverySteps = 12,
             };
             var logs = new RecordingLoggerFactory();
             var examples = new InMemoryExamples(TrainingKit.Examples(8, seed: 7));
 
-            var result = new Trainer(model, options, logs).Train(examples);
+            var result = new Trainer(model, options, logs, mixedPrecision: true).Train(examples);
 
             Assert.Equal(12, result.Steps.Count);
             Assert.True(result.Steps[^1].Loss < result.Steps[0].Loss * 0.8,
                 $"loss went from {result.Steps[0].Loss} to {result.Steps[^1].Loss}");
             Assert.All(result.Steps, s => Assert.False(s.Skipped));
-            Assert.Contains(logs.Messages, m => m.Contains("Mixed precision on", StringComparison.Ordinal));
+            Assert.Contains(logs.Messages, m => m.Contains("Training in mixed precision", StringComparison.Ordinal));
             Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
             using var optimizer = SafeTensorsFile.Open(Path.Combine(result.LastCheckpoint!, "optimizer.safetensors"));
             Assert.NotEmpty(optimizer.Tensors);
@@ -198,12 +197,11 @@ public class MixedPrecisionTests
     [Fact]
     public void Frozen_layers_keep_their_weights_under_mixed_precision_and_evaluation_matches_float32()
     {
-        using var forced = ForceCpuSupport(null);
         using var model = TrainingKit.Model(Config(dropout: 0.1));
         var before = TrainingKit.Snapshot(model);
         var examples = new InMemoryExamples(TrainingKit.Examples(12, seed: 4));
         var options = TrainingKit.Quiet() with { LearningRate = 5e-3, MaxSteps = 4, BatchSize = 4, FreezeLowestLayers = 1 };
-        var mixed = new Trainer(model, options with { MixedPrecision = true });
+        var mixed = new Trainer(model, options, mixedPrecision: true);
 
         var result = mixed.Train(examples);
 
@@ -227,24 +225,58 @@ public class MixedPrecisionTests
         Assert.NotEqual(plainLoss, mixedLoss);
     }
 
+    /// <summary>A sequence classifier built with the builder (the one way in), its weights from seed 1.</summary>
+    private static TaskModel Build(bool useMixedPrecision, double dropout, RecordingLoggerFactory? logs = null)
+    {
+        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        var builder = BertModelBuilder.FromConfig(Config(dropout) with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 }, tokenizer)
+            .WithSequenceClassification(["L0", "L1", "L2"])
+            .UseMixedPrecision(useMixedPrecision)
+            .UseLoggerFactory(logs ?? new RecordingLoggerFactory());
+        random.manual_seed(1);
+        return builder.Build();
+    }
+
     [Fact]
-    public void Without_cpu_support_the_trainer_logs_why_once_and_trains_exactly_as_in_float32()
+    public void UseMixedPrecision_reaches_the_trainer_whose_first_loss_is_close_to_float32_but_not_equal()
+    {
+        using var forced = ForceCpuSupport(null);
+        var options = TrainingKit.Quiet() with { LearningRate = 1e-2, MaxSteps = 3, BatchSize = 4, Shuffle = false };
+        var examples = new InMemoryExamples(TrainingKit.Examples(8));
+        using var plain = Build(useMixedPrecision: false, dropout: 0.0);
+        var logs = new RecordingLoggerFactory();
+        using var mixed = Build(useMixedPrecision: true, dropout: 0.0, logs);
+
+        var expected = plain.CreateTrainer(options).Train(examples);
+        var actual = mixed.CreateTrainer(options).Train(examples);
+
+        Assert.True(mixed.MixedPrecision);
+        Assert.Contains(logs.Messages, m => m.Contains("Training in mixed precision", StringComparison.Ordinal));
+        // Same weights and batch: the first step's loss differs only by bf16 rounding in the encoder.
+        double first = expected.Steps[0].Loss;
+        Assert.Equal(first, actual.Steps[0].Loss, 2e-2 * Math.Abs(first));
+        Assert.NotEqual(first, actual.Steps[0].Loss);
+    }
+
+    [Fact]
+    public void Without_cpu_support_UseMixedPrecision_logs_why_once_and_trains_exactly_as_in_float32()
     {
         using var forced = ForceCpuSupport("no bf16 here (test)");
         var options = TrainingKit.Quiet() with { LearningRate = 1e-2, MaxSteps = 3, BatchSize = 4 };
         var examples = new InMemoryExamples(TrainingKit.Examples(8));
-        using var plain = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
-        using var fallback = TrainingKit.Model(TrainingKit.Config(dropout: 0.1));
+        using var plain = Build(useMixedPrecision: false, dropout: 0.1);
         var logs = new RecordingLoggerFactory();
+        using var fallback = Build(useMixedPrecision: true, dropout: 0.1, logs);
 
-        var expected = new Trainer(plain, options).Train(examples);
-        var actual = new Trainer(fallback, options with { MixedPrecision = true }, logs).Train(examples, examples);
+        var expected = plain.CreateTrainer(options).Train(examples);
+        var actual = fallback.CreateTrainer(options).Train(examples, examples);
 
+        Assert.False(fallback.MixedPrecision);
         Assert.Equal(expected.Steps.Select(s => s.Loss), actual.Steps.Select(s => s.Loss));
-        var line = Assert.Single(logs.Messages, m => m.Contains("Mixed precision", StringComparison.Ordinal));
+        var line = Assert.Single(logs.Messages, m => m.Contains("mixed precision", StringComparison.OrdinalIgnoreCase));
         Assert.Contains("no bf16 here (test)", line, StringComparison.Ordinal);
-        var before = TrainingKit.Snapshot(plain);
-        var after = TrainingKit.Snapshot(fallback);
+        var before = TrainingKit.Snapshot(plain.Model);
+        var after = TrainingKit.Snapshot(fallback.Model);
         try
         {
             Assert.Empty(TrainingKit.Changed(before, after));
@@ -259,7 +291,7 @@ public class MixedPrecisionTests
     [Fact]
     public void Cpu_support_is_reported_with_a_reason()
     {
-        bool supported = Autocast.IsBFloat16Supported(CPU, out var reason);
+        bool supported = BFloat16Support.IsSupported(CPU, out var reason);
 
         Assert.False(string.IsNullOrWhiteSpace(reason));
         if (!supported)
@@ -271,7 +303,6 @@ public class MixedPrecisionTests
     [Fact]
     public void A_mixed_precision_predictor_scores_like_the_float32_one_and_reuses_its_weight_casts()
     {
-        using var forced = ForceCpuSupport(null);
         var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         using var model = TrainingKit.Model(Config() with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 });
         string[] texts = ["a short one", "a somewhat longer sentence about nothing much", "the end"];
@@ -294,9 +325,9 @@ public class MixedPrecisionTests
 
     private static Restore ForceCpuSupport(string? problem)
     {
-        var previous = Autocast.CpuSupportOverride;
-        Autocast.CpuSupportOverride = () => problem;
-        return new Restore(() => Autocast.CpuSupportOverride = previous);
+        var previous = BFloat16Support.CpuSupportOverride;
+        BFloat16Support.CpuSupportOverride = () => problem;
+        return new Restore(() => BFloat16Support.CpuSupportOverride = previous);
     }
 
     private sealed class Restore(Action restore) : IDisposable

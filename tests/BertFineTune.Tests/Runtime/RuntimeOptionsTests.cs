@@ -2,6 +2,7 @@ using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
 using BertFineTune.Runtime;
 using BertFineTune.Tokenization;
+using BertFineTune.Training;
 
 namespace BertFineTune.Tests.Runtime;
 
@@ -34,10 +35,10 @@ public class RuntimeOptionsTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public void UseMixedPrecision_reaches_the_predictors_where_the_cpu_supports_it_and_logs_why_not(bool supported)
+    public void UseMixedPrecision_reaches_the_trainer_and_the_predictors_where_the_cpu_supports_it_and_logs_why_not(bool supported)
     {
-        var previous = Autocast.CpuSupportOverride;
-        Autocast.CpuSupportOverride = () => supported ? null : "pretend CPU without bf16";
+        var previous = BFloat16Support.CpuSupportOverride;
+        BFloat16Support.CpuSupportOverride = () => supported ? null : "pretend CPU without bf16";
         try
         {
             var logs = new RecordingLoggerFactory();
@@ -45,6 +46,7 @@ public class RuntimeOptionsTests
 
             Assert.Equal(supported, model.MixedPrecision);
             Assert.Equal(supported, model.CreateTextClassificationPredictor().MixedPrecision);
+            Assert.Equal(supported, model.CreateTrainer(new TrainerOptions()).MixedPrecision);
             var warnings = logs.Messages.Where(m => m.Contains("Mixed precision is off", StringComparison.Ordinal)).ToList();
             if (supported)
             {
@@ -57,16 +59,17 @@ public class RuntimeOptionsTests
         }
         finally
         {
-            Autocast.CpuSupportOverride = previous;
+            BFloat16Support.CpuSupportOverride = previous;
         }
     }
 
     [Fact]
-    public void Predictors_stay_in_float32_unless_asked()
+    public void Trainer_and_predictors_stay_in_float32_unless_asked()
     {
         using var model = Builder().Build();
 
         Assert.False(model.MixedPrecision);
         Assert.False(model.CreateTextClassificationPredictor().MixedPrecision);
+        Assert.False(model.CreateTrainer(new TrainerOptions()).MixedPrecision);
     }
 }
