@@ -31,7 +31,7 @@ internal static class SampleStart
             return BertModelBuilder.FromPretrained(checkpoint).ReplacingExistingHead();
         }
         random.manual_seed(1);
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(dataFolder, "vocab.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(dataFolder, "vocab.txt"));
         var config = new BertConfig
         {
             VocabSize = tokenizer.VocabularySize,

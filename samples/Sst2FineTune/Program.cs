@@ -12,7 +12,7 @@ int epochs = args.Length >= 2 && args[0] == "--epochs" ? int.Parse(args[1], Syst
 var output = args.SkipWhile(a => a != "--output").Skip(1).FirstOrDefault();
 var shared = Path.Combine("..", "shared");
 var data = Path.Combine(shared, "datasets", "sentence-classification");
-var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(shared, "fixtures", "vocab", "bert-base-uncased-vocab.txt"));
+var tokenizer = BertTokenizer.Load(Path.Combine(shared, "fixtures", "vocab", "bert-base-uncased-vocab.txt"));
 
 // stsa.binary.* lines are "<label> <sentence>".
 List<EncodedExample> Read(string file) => File.ReadLines(Path.Combine(data, file))

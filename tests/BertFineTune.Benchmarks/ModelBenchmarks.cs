@@ -221,7 +221,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
 
     private List<EncodedExample> LoadLabelled(string path)
     {
-        var tokenizer = BertTokenizer.FromVocabFile(settings.VocabPath);
+        var tokenizer = BertTokenizer.Load(settings.VocabPath);
         var lines = File.ReadLines(path).Where(l => l.Length > 2 && char.IsDigit(l[0]) && l[1] == ' ').ToList();
         var encodings = tokenizer.EncodeBatch(lines.Select(l => l[2..]).ToList(), null,
             new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 128 }).Encodings;
@@ -302,7 +302,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     /// <summary>Batch-1 latency and batch-64 throughput of the text classifier, fp32 against bf16.</summary>
     public void RunInference()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(settings.VocabPath);
+        var tokenizer = BertTokenizer.Load(settings.VocabPath);
         var texts = LoadSst2Texts();
         foreach (var shape in new[] { Shape.Mini, Shape.Base })
         {
@@ -414,7 +414,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
 
     private List<EncodedExample> LoadSst2(int? take)
     {
-        var tokenizer = BertTokenizer.FromVocabFile(settings.VocabPath);
+        var tokenizer = BertTokenizer.Load(settings.VocabPath);
         var lines = File.ReadLines(settings.Sst2Path).Where(l => l.Length > 2 && char.IsDigit(l[0]) && l[1] == ' ').ToList();
         if (take is { } n)
         {

@@ -22,7 +22,7 @@ internal static class TokenizerBenchmark
         Console.WriteLine($"{texts.Length} texts from {textPath}, {texts.Sum(t => t.Length):N0} characters; "
             + $"median of {Rounds} rounds after a warm-up; {Environment.ProcessorCount} cores");
 
-        var ours = BertTokenizer.FromVocabFile(vocabPath);
+        var ours = BertTokenizer.Load(vocabPath);
         var ml = Microsoft.ML.Tokenizers.BertTokenizer.Create(vocabPath);
         var fast = new FastBertTokenizer.BertTokenizer();
         using (var reader = File.OpenText(vocabPath))

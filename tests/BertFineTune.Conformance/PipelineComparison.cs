@@ -31,7 +31,7 @@ public static class PipelineComparison
             if (!cache.TryGetValue(name, out var loaded))
             {
                 var folder = Path.Combine(modelsFolder, name);
-                loaded = (BertForTask.LoadFolder(folder), BertTokenizer.FromFolder(folder));
+                loaded = (BertForTask.LoadFolder(folder), BertTokenizer.Load(folder));
                 cache[name] = loaded;
             }
             return loaded;

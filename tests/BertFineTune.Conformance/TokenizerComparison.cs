@@ -23,8 +23,8 @@ public static class TokenizerComparison
         Func<BertTokenizerOptions, BertTokenizerOptions> configure =
             o => lowercase is { } lower ? o with { DoLowerCase = lower } : o;
         return Directory.Exists(path)
-            ? BertTokenizer.FromFolder(path, configure)
-            : BertTokenizer.FromVocabFile(path, configure(new BertTokenizerOptions()));
+            ? BertTokenizer.Load(path, configure)
+            : BertTokenizer.Load(path, _ => configure(new BertTokenizerOptions()));
     }
 
     /// <summary>Compares every row of <paramref name="fixturePath"/>.</summary>
@@ -135,7 +135,7 @@ public static class TokenizerComparison
     }
 
     /// <summary>UTF-16 offsets → code-point offsets in the token's own text (Python counts code points).</summary>
-    private static List<(int, int)> CodePointOffsets(Encoding encoding, string first, string? second)
+    private static List<(int, int)> CodePointOffsets(EncodedText encoding, string first, string? second)
     {
         var result = new List<(int, int)>(encoding.Length);
         for (int i = 0; i < encoding.Length; i++)

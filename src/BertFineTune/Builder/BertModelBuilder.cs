@@ -326,7 +326,7 @@ public sealed class BertModelBuilder
     {
         try
         {
-            return BertTokenizer.FromFolder(folder);
+            return BertTokenizer.Load(folder);
         }
         catch (FileNotFoundException e)
         {

@@ -59,7 +59,7 @@ public abstract class Predictor
     /// Runs the model over <paramref name="encodings"/> in batches of similar length and hands each encoding's row of every
     /// output (on the CPU) to <paramref name="consume"/> with the encoding's index. Row tensors are valid only during the call.
     /// </summary>
-    protected void Run(IReadOnlyList<Encoding> encodings, Action<int, IReadOnlyDictionary<string, Tensor>> consume)
+    protected void Run(IReadOnlyList<EncodedText> encodings, Action<int, IReadOnlyDictionary<string, Tensor>> consume)
     {
         ArgumentNullException.ThrowIfNull(encodings);
         bool wasTraining = Model.training;

@@ -80,7 +80,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
     {
         options ??= new QuestionAnsweringOptions();
         var windows = EncodeWindows(Tokenizer, MaxLength, question, context, options);
-        var scored = new (Encoding Window, float[] Start, float[] End)[windows.Count];
+        var scored = new (EncodedText Window, float[] Start, float[] End)[windows.Count];
         Run(windows, (w, outputs) => scored[w] = (windows[w],
             outputs["start_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(),
             outputs["end_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray()));
@@ -96,7 +96,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
     /// <param name="question">The question; not empty.</param>
     /// <param name="context">The context; not empty.</param>
     /// <param name="options">The settings.</param>
-    internal static IReadOnlyList<Encoding> EncodeWindows(BertTokenizer tokenizer, int modelMaxLength, string question, string context,
+    internal static IReadOnlyList<EncodedText> EncodeWindows(BertTokenizer tokenizer, int modelMaxLength, string question, string context,
         QuestionAnsweringOptions options)
     {
         ArgumentNullException.ThrowIfNull(question);
@@ -153,7 +153,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
         }
         if (docStride >= contextRoom && tokenizer.Encode(context, options: noSpecial).Length > contextRoom)
         {
-            // The tokenizers crate's Encoding::truncate asserts stride < max_len when the context must be split; the pipeline
+            // The tokenizers crate's EncodedText::truncate asserts stride < max_len when the context must be split; the pipeline
             // fails here too instead of changing the stride.
             throw new ArgumentException(
                 $"QuestionAnsweringOptions.DocStride {docStride} does not fit: each window of {maxSeqLen} tokens holds {contextRoom} context tokens "
@@ -188,7 +188,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
     /// <param name="context">The context the windows were encoded from.</param>
     /// <param name="options">The settings.</param>
     /// <param name="clsTokenId">The [CLS] id: tokens with it stay unmasked, as the pipeline keeps them for "no answer".</param>
-    internal static IReadOnlyList<Answer> DecodeAnswers(IReadOnlyList<(Encoding Window, float[] Start, float[] End)> windows,
+    internal static IReadOnlyList<Answer> DecodeAnswers(IReadOnlyList<(EncodedText Window, float[] Start, float[] End)> windows,
         string context, QuestionAnsweringOptions options, int clsTokenId)
     {
         var outputs = windows.Select(w => new QuestionAnsweringDecoding.WindowOutput(
@@ -201,7 +201,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
     /// The pipeline's <c>1 - p_mask</c> with the attention mask: true for context tokens and for [CLS] (kept for "no
     /// answer"), false for the question, the other special tokens and padding.
     /// </summary>
-    private static bool[] CandidateMask(Encoding window, int clsTokenId)
+    private static bool[] CandidateMask(EncodedText window, int clsTokenId)
     {
         var mask = new bool[window.Length];
         for (int i = 0; i < mask.Length; i++)

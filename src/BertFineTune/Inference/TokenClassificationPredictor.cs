@@ -101,7 +101,7 @@ public sealed class TokenClassificationPredictor : Predictor
     private sealed record TokenScores(int Index, int Id, int Start, int End, float[] Scores);
 
     /// <summary>One entry per text token: from the window where it is farthest from a window edge.</summary>
-    private List<TokenScores> MergeWindows(List<(Encoding Window, float[] Scores)> windows, int step)
+    private List<TokenScores> MergeWindows(List<(EncodedText Window, float[] Scores)> windows, int step)
     {
         var best = new SortedDictionary<int, (int Context, TokenScores Token)>();
         int labels = Labels.Count;

@@ -169,7 +169,7 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>Tokenizes, truncates into windows and adds special tokens; no padding.</summary>
-    private List<Encoding> EncodeSample(string text, string? pair, EncodingOptions options, int sampleIndex)
+    private List<EncodedText> EncodeSample(string text, string? pair, EncodingOptions options, int sampleIndex)
     {
         ArgumentNullException.ThrowIfNull(text);
         int? stopAt = options.TokenizersEarlyExit && options.Truncation != TruncationStrategy.None
@@ -184,7 +184,7 @@ public sealed partial class BertTokenizer
             return [Assemble(first, firstWindows[0], second, secondWindows?[0], options.AddSpecialTokens, sampleIndex)];
         }
 
-        // The order of transformers' Encoding.merge_with: the main window, then each overflow of the first text with
+        // The order of transformers' EncodedText.merge_with: the main window, then each overflow of the first text with
         // every window of the second, then the first text's main window with the second's overflows.
         var combinations = new List<(Window First, Window? Second)>();
         var secondMain = secondWindows?[0];
@@ -301,7 +301,7 @@ public sealed partial class BertTokenizer
         new($"Cannot truncate to MaxLength {maxLength}: {toRemove} tokens must go, but the {which} sequence has only {length}. "
             + "Use LongestFirst, truncate the other sequence, or raise MaxLength.");
 
-    /// <summary>The tokenizers crate's <c>Encoding::truncate</c> (right side): windows of <paramref name="maxLength"/> tokens overlapping by <paramref name="stride"/>.</summary>
+    /// <summary>The tokenizers crate's <c>EncodedText::truncate</c> (right side): windows of <paramref name="maxLength"/> tokens overlapping by <paramref name="stride"/>.</summary>
     private static List<Window> Windows(int length, int maxLength, int stride)
     {
         if (maxLength >= length)
@@ -332,7 +332,7 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>[CLS] first [SEP] (second [SEP]) with type, sequence and word ids, as BERT's template post-processor.</summary>
-    private Encoding Assemble(TokenSequence first, Window firstWindow, TokenSequence? second, Window? secondWindow,
+    private EncodedText Assemble(TokenSequence first, Window firstWindow, TokenSequence? second, Window? secondWindow,
         bool addSpecialTokens, int sampleIndex)
     {
         int count = firstWindow.Stop - firstWindow.Start + (secondWindow is { } sw ? sw.Stop - sw.Start : 0)
@@ -359,7 +359,7 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>Pads every encoding to a common length per the options (right side, with [PAD], type id 0, mask 0).</summary>
-    private List<Encoding> Pad(List<Encoding> encodings, EncodingOptions options)
+    private List<EncodedText> Pad(List<EncodedText> encodings, EncodingOptions options)
     {
         if (options.Padding == PaddingStrategy.None || encodings.Count == 0)
         {
@@ -382,7 +382,7 @@ public sealed partial class BertTokenizer
         return encodings.Select(e => e.Length >= target ? e : PadTo(e, target)).ToList();
     }
 
-    private Encoding PadTo(Encoding encoding, int length)
+    private EncodedText PadTo(EncodedText encoding, int length)
     {
         var builder = new EncodingBuilder(length);
         builder.AddExisting(encoding);
@@ -393,7 +393,7 @@ public sealed partial class BertTokenizer
         return builder.Build(encoding.SampleIndex, _tokenOf);
     }
 
-    /// <summary>Fills the parallel arrays of an <see cref="Encoding"/> of a length known up front.</summary>
+    /// <summary>Fills the parallel arrays of an <see cref="EncodedText"/> of a length known up front.</summary>
     private sealed class EncodingBuilder(int length)
     {
         private readonly int[] _ids = new int[length];
@@ -420,7 +420,7 @@ public sealed partial class BertTokenizer
             }
         }
 
-        public void AddExisting(Encoding encoding)
+        public void AddExisting(EncodedText encoding)
         {
             for (int i = 0; i < encoding.Length; i++)
             {
@@ -451,9 +451,9 @@ public sealed partial class BertTokenizer
             _attention[at] = attention;
         }
 
-        public Encoding Build(int sampleIndex, Func<int, string> tokenOf) =>
+        public EncodedText Build(int sampleIndex, Func<int, string> tokenOf) =>
             Count == _ids.Length
                 ? new(_ids, _types, _offsets, _words, _sequences, _special, _attention, sampleIndex, tokenOf, _values)
-                : throw new InvalidOperationException($"Encoding filled {Count} of {_ids.Length} positions.");
+                : throw new InvalidOperationException($"EncodedText filled {Count} of {_ids.Length} positions.");
     }
 }

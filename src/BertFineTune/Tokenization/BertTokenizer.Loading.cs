@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BertFineTune.Checkpoints;
 using System.Text.Json.Nodes;
 
 namespace BertFineTune.Tokenization;
@@ -17,10 +18,37 @@ public sealed partial class BertTokenizer
     // transformers writes model_max_length 1e30 when a model sets none: treat anything this large as "unknown".
     private const double UnknownModelMaxLength = 1e12;
 
-    /// <summary>Loads a <c>vocab.txt</c> (one token per line, id = line index) with <paramref name="options"/> (lower-casing by default).</summary>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ArgumentException">A special token of the options is not in the vocabulary.</exception>
-    public static BertTokenizer FromVocabFile(string path, BertTokenizerOptions? options = null)
+    /// <summary>
+    /// Loads a tokenizer from <paramref name="path"/>: a model folder (<c>tokenizer.json</c> when present, else
+    /// <c>vocab.txt</c>, with <c>tokenizer_config.json</c>'s settings on top and <c>model_max_length</c> capped at
+    /// <c>config.json</c>'s <c>max_position_embeddings</c>), a <c>tokenizer.json</c> file (any name ending in
+    /// <c>.json</c>: its normaliser settings and added tokens are read), or a <c>vocab.txt</c> file (one token per line,
+    /// id = line index, with the default settings: lower-casing and accent stripping, as <c>bert-base-uncased</c>).
+    /// <paramref name="configure"/> may change any setting last, e.g. <c>o =&gt; o with { DoLowerCase = false }</c>.
+    /// </summary>
+    /// <param name="path">A model folder, a <c>tokenizer.json</c> or a <c>vocab.txt</c>.</param>
+    /// <param name="configure">Changes the settings read from the files; null keeps them.</param>
+    /// <exception cref="FileNotFoundException">The path does not exist, or a folder has neither tokenizer.json nor vocab.txt.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed (not a WordPiece tokenizer, gaps in the vocabulary, an empty vocabulary, a bad added token, a duplicate token); the message names the file and field.</exception>
+    /// <exception cref="ArgumentException">A special token of the settings is not in the vocabulary.</exception>
+    public static BertTokenizer Load(string path, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            return LoadFolder(path, configure);
+        }
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Tokenizer not found: {path}. Give a model folder, a tokenizer.json or a vocab.txt.", path);
+        }
+        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? LoadTokenizerJson(path, configure)
+            : LoadVocabFile(path, configure?.Invoke(new BertTokenizerOptions()));
+    }
+
+    /// <summary>A <c>vocab.txt</c> with <paramref name="options"/> (lower-casing by default).</summary>
+    private static BertTokenizer LoadVocabFile(string path, BertTokenizerOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
@@ -38,30 +66,23 @@ public sealed partial class BertTokenizer
     }
 
     /// <summary>
-    /// Loads a <c>tokenizer.json</c> with a WordPiece model. Its normaliser settings (lower-casing, accents, CJK) and
-    /// its <c>added_tokens</c> are read, the added tokens with every option (<see cref="AddedToken"/>) and with their
-    /// ids assigned again as the tokenizers crate's deserialiser does (<c>add_tokens</c> in file order);
-    /// <paramref name="configure"/> may adjust the settings.
+    /// A <c>tokenizer.json</c> with a WordPiece model. Its normaliser settings (lower-casing, accents, CJK) and its
+    /// <c>added_tokens</c> are read, the added tokens with every option (<see cref="AddedToken"/>) and with their ids
+    /// assigned again as the tokenizers crate's deserialiser does (<c>add_tokens</c> in file order).
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not a WordPiece tokenizer, its vocabulary has gaps, or an added token is malformed.</exception>
-    public static BertTokenizer FromTokenizerJson(string path, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
+    private static BertTokenizer LoadTokenizerJson(string path, Func<BertTokenizerOptions, BertTokenizerOptions>? configure)
     {
         var (vocabulary, options, added) = ReadTokenizerJson(path, new BertTokenizerOptions());
         return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added);
     }
 
     /// <summary>
-    /// Loads the tokenizer of a model folder: <c>tokenizer.json</c> when present, else <c>vocab.txt</c>, with
-    /// <c>tokenizer_config.json</c>'s settings on top; <c>model_max_length</c> is capped at <c>config.json</c>'s
-    /// <c>max_position_embeddings</c>. <paramref name="configure"/> may override any setting last. The added tokens are
-    /// those of <c>tokenizer_config.json</c>'s <c>added_tokens_decoder</c> when it has one, else those of
-    /// <c>tokenizer.json</c>'s <c>added_tokens</c>, as transformers' <c>from_pretrained</c> chooses.
+    /// The tokenizer of a model folder. The added tokens are those of <c>tokenizer_config.json</c>'s
+    /// <c>added_tokens_decoder</c> when it has one, else those of <c>tokenizer.json</c>'s <c>added_tokens</c>, as
+    /// transformers' <c>from_pretrained</c> chooses.
     /// </summary>
-    /// <exception cref="FileNotFoundException">The folder has neither tokenizer.json nor vocab.txt.</exception>
-    /// <exception cref="InvalidDataException">A file is malformed; the message names the file and field.</exception>
-    public static BertTokenizer FromFolder(string folder, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
+    private static BertTokenizer LoadFolder(string folder, Func<BertTokenizerOptions, BertTokenizerOptions>? configure)
     {
-        ArgumentNullException.ThrowIfNull(folder);
         var json = Path.Combine(folder, TokenizerJsonFileName);
         var vocab = Path.Combine(folder, VocabFileName);
         IReadOnlyList<string> vocabulary;
@@ -73,7 +94,7 @@ public sealed partial class BertTokenizer
         }
         else if (File.Exists(vocab))
         {
-            vocabulary = FromVocabFile(vocab)._tokens;
+            vocabulary = LoadVocabFile(vocab)._tokens;
         }
         else
         {
@@ -87,14 +108,10 @@ public sealed partial class BertTokenizer
             // transformers reads tokenizer.json's added_tokens only when tokenizer_config.json has no added_tokens_decoder.
             added = decoder ?? added;
         }
-        var modelConfig = Path.Combine(folder, "config.json");
-        if (File.Exists(modelConfig))
+        if (File.Exists(Path.Combine(folder, BertConfig.FileName)))
         {
-            using var document = ParseJson(modelConfig);
-            if (document.RootElement.TryGetProperty("max_position_embeddings", out var positions) && positions.TryGetInt32(out var max))
-            {
-                options = options with { ModelMaxLength = Math.Min(options.ModelMaxLength ?? max, max) };
-            }
+            int max = BertConfig.Load(folder).MaxPositionEmbeddings;
+            options = options with { ModelMaxLength = Math.Min(options.ModelMaxLength ?? max, max) };
         }
         return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added);
     }
@@ -104,7 +121,7 @@ public sealed partial class BertTokenizer
     /// crate serialises a BERT tokenizer (the layout transformers 5's <c>save_pretrained</c> writes), with every added
     /// token in <c>added_tokens</c>; <c>tokenizer_config.json</c> with the settings and the same added tokens in
     /// <c>added_tokens_decoder</c> (as transformers writes it next to a <c>vocab.txt</c>); and <c>vocab.txt</c>, the
-    /// WordPiece vocabulary alone. <see cref="FromFolder"/> and transformers' <c>AutoTokenizer.from_pretrained</c> both
+    /// WordPiece vocabulary alone. <see cref="Load"/> and transformers' <c>AutoTokenizer.from_pretrained</c> both
     /// load the folder back with the same ids.
     /// </summary>
     public void Save(string folder)

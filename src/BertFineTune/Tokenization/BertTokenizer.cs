@@ -205,14 +205,14 @@ public sealed partial class BertTokenizer
 
     /// <summary>Encodes a text, or a text pair, into its first (or only) window.</summary>
     /// <exception cref="ArgumentException">The options cannot be satisfied (where transformers raises too).</exception>
-    public Encoding Encode(string text, string? pair = null, EncodingOptions? options = null) =>
+    public EncodedText Encode(string text, string? pair = null, EncodingOptions? options = null) =>
         EncodeWindows(text, pair, (options ?? new EncodingOptions()) with { ReturnOverflowingTokens = false })[0];
 
     /// <summary>
     /// Encodes a text or pair into every window that truncation with <see cref="EncodingOptions.Stride"/> produces when
     /// <see cref="EncodingOptions.ReturnOverflowingTokens"/> is set (the first window only otherwise); windows are padded together.
     /// </summary>
-    public IReadOnlyList<Encoding> EncodeWindows(string text, string? pair = null, EncodingOptions? options = null)
+    public IReadOnlyList<EncodedText> EncodeWindows(string text, string? pair = null, EncodingOptions? options = null)
     {
         options ??= new EncodingOptions();
         ValidatePadToMultipleOf(options);
@@ -222,7 +222,7 @@ public sealed partial class BertTokenizer
 
     /// <summary>
     /// Encodes many texts (or pairs) in parallel on all cores, then pads them together. With overflow windows, each
-    /// encoding's <see cref="Encoding.SampleIndex"/> names its input.
+    /// encoding's <see cref="EncodedText.SampleIndex"/> names its input.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="pairs"/> is given with another length than <paramref name="texts"/>.</exception>
     public BatchEncoding EncodeBatch(IReadOnlyList<string> texts, IReadOnlyList<string?>? pairs = null, EncodingOptions? options = null)
@@ -234,7 +234,7 @@ public sealed partial class BertTokenizer
         }
         options ??= new EncodingOptions();
         ValidatePadToMultipleOf(options);
-        var perSample = new IReadOnlyList<Encoding>[texts.Count];
+        var perSample = new IReadOnlyList<EncodedText>[texts.Count];
         // Small batches are faster on one thread than the cost of handing work to others.
         if (texts.Count >= 32 && Environment.ProcessorCount > 1)
         {

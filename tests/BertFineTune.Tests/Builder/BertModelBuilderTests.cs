@@ -53,7 +53,7 @@ public class BertModelBuilderTests
     [Fact]
     public void A_tokenizer_larger_than_the_model_vocabulary_is_refused()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
         var builder = BertModelBuilder.FromConfig(TinyModels.Config() with { VocabSize = 8000 }, tokenizer).WithSequenceClassification(["a", "b"]);
 
         var error = Assert.Throws<InvalidOperationException>(() => builder.Build());
@@ -144,7 +144,7 @@ public class BertModelBuilderTests
     [Fact]
     public void A_new_model_from_a_config_gets_the_requested_head()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         using var model = BertModelBuilder.FromConfig(new BertConfig { VocabSize = 8000, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 64 }, tokenizer)
             .WithRegression().Build();
 
@@ -168,7 +168,7 @@ public class BertModelBuilderTests
     {
         // WithMultiLabelClassification sets problem_type; the regression head that replaces it sets its own, and nothing
         // of the first head's config change (its labels, its problem type) may remain.
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         using var model = BertModelBuilder.FromConfig(TinyModels.Config() with { VocabSize = 8000 }, tokenizer)
             .WithMultiLabelClassification(["x", "y", "z"])
             .WithTokenClassification(["O", "B-X"])

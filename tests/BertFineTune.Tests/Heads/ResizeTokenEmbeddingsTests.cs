@@ -180,7 +180,7 @@ public sealed class ResizeTokenEmbeddingsTests : IDisposable
     [Fact]
     public void A_tokenizer_larger_than_the_model_without_added_tokens_is_still_refused()
     {
-        var tokenizer = BertTokenizer.FromFolder(Fixtures.Model("seq_cls")).AddTokens(["[E1]"], specialTokens: true);
+        var tokenizer = BertTokenizer.Load(Fixtures.Model("seq_cls")).AddTokens(["[E1]"], specialTokens: true);
 
         var e = Assert.Throws<InvalidOperationException>(() => BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).WithTokenizer(tokenizer).Build());
 

@@ -69,7 +69,7 @@ public class QuestionAnsweringPipelineRulesTests
     }
 
     private static readonly BertTokenizer BaseTokenizer =
-        BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
+        BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
 
     /// <summary>"the" is one token of bert-base-uncased: a text of <paramref name="tokens"/> tokens.</summary>
     private static string Words(int tokens) => string.Join(' ', Enumerable.Repeat("the", tokens));
@@ -77,7 +77,7 @@ public class QuestionAnsweringPipelineRulesTests
     /// <summary>
     /// Windows per (max_seq_len, question tokens, context tokens, doc_stride), by the pipeline's preprocess
     /// (max_seq_len = min(model_max_length, 384), doc_stride = min(max_seq_len // 2, 128)) and the tokenizers crate's
-    /// only_second truncation (utils/truncation.rs, Encoding::truncate): a window holds R = max_seq_len − 3 − Q context
+    /// only_second truncation (utils/truncation.rs, EncodedText::truncate): a window holds R = max_seq_len − 3 − Q context
     /// tokens and consecutive windows start R − doc_stride apart, so C &gt; R tokens make 1 + ⌈(C − R) / (R − doc_stride)⌉
     /// windows. Null max_seq_len takes the model's 512 positions, capped at 384. Worked: (128, 5, 190, null): stride 64,
     /// R 120, step 56, 1 + ⌈70 / 56⌉ = 3 (issue 11's example); (64, 10, 200, null): stride 32, R 51, step 19,
@@ -141,7 +141,7 @@ public class QuestionAnsweringPipelineRulesTests
     /// <summary>
     /// The cases the pipeline refuses: preprocess raises "`doc_stride` (…) is larger than `max_seq_len` (…)"; the
     /// tokenizers crate refuses a stride above max_length − 2 (TokenizerImpl::with_truncation), asserts
-    /// "`stride` must be strictly less than `max_len`" when the context must be split (Encoding::truncate; this also
+    /// "`stride` must be strictly less than `max_len`" when the context must be split (EncodedText::truncate; this also
     /// catches the default stride 64 against a 70-token question, and 8 against R = 8), and cannot truncate a context
     /// the question leaves no room for. None is silently changed.
     /// </summary>
@@ -186,11 +186,11 @@ public class QuestionAnsweringPipelineRulesTests
         Assert.Equal(parameter, error.ParamName);
     }
 
-    private static List<(int Start, int End)> ContextOffsets(Encoding window) =>
+    private static List<(int Start, int End)> ContextOffsets(EncodedText window) =>
         window.Offsets.Where((_, i) => window.SequenceIds[i] == 1).ToList();
 
     /// <summary>One window "[CLS] who [SEP] {context} [SEP]" with the given logits on the context tokens and [CLS].</summary>
-    private static (Encoding Window, float[] Start, float[] End) Window(string context, float cls, float[] startContext, float[] endContext, float? clsEnd = null)
+    private static (EncodedText Window, float[] Start, float[] End) Window(string context, float cls, float[] startContext, float[] endContext, float? clsEnd = null)
     {
         var window = BaseTokenizer.Encode("who", context);
         var start = new float[window.Length];

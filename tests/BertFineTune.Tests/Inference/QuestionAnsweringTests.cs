@@ -6,7 +6,7 @@ namespace BertFineTune.Tests.Inference;
 
 public class QuestionAnsweringTests
 {
-    private static readonly BertTokenizer Tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
+    private static readonly BertTokenizer Tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "..", "vocab", "bert-base-uncased-vocab.txt"));
 
     // A context of filler sentences with one fact in the middle, so the answer lands in a later stride window.
     private static string Context(int fillerBefore, int fillerAfter) =>
@@ -15,11 +15,11 @@ public class QuestionAnsweringTests
         + string.Concat(Enumerable.Repeat("people walked along the bank and talked about the harvest . ", fillerAfter));
 
     /// <summary>Logits that point at the tokens of <paramref name="answer"/> wherever the window holds them whole.</summary>
-    private static List<(Encoding, float[], float[])> GoldLogits(IReadOnlyList<Encoding> windows, string context, string answer)
+    private static List<(EncodedText, float[], float[])> GoldLogits(IReadOnlyList<EncodedText> windows, string context, string answer)
     {
         int answerStart = context.IndexOf(answer, StringComparison.Ordinal);
         int answerEnd = answerStart + answer.Length;
-        var result = new List<(Encoding, float[], float[])>();
+        var result = new List<(EncodedText, float[], float[])>();
         foreach (var w in windows)
         {
             var start = new float[w.Length];
@@ -35,7 +35,7 @@ public class QuestionAnsweringTests
         return result;
     }
 
-    private static IReadOnlyList<Encoding> Windows(string question, string context, int maxLength, int stride) =>
+    private static IReadOnlyList<EncodedText> Windows(string question, string context, int maxLength, int stride) =>
         Tokenizer.EncodeWindows(question, context, new EncodingOptions
         {
             Truncation = TruncationStrategy.OnlySecond, MaxLength = maxLength, Stride = stride, ReturnOverflowingTokens = true,

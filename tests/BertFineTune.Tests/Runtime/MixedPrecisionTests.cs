@@ -228,7 +228,7 @@ public class MixedPrecisionTests
     /// <summary>A sequence classifier built with the builder (the one way in), its weights from seed 1.</summary>
     private static TaskModel Build(bool useMixedPrecision, double dropout, RecordingLoggerFactory? logs = null)
     {
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         var builder = BertModelBuilder.FromConfig(Config(dropout) with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 }, tokenizer)
             .WithSequenceClassification(["L0", "L1", "L2"])
             .UseMixedPrecision(useMixedPrecision)
@@ -303,7 +303,7 @@ public class MixedPrecisionTests
     [Fact]
     public void A_mixed_precision_predictor_scores_like_the_float32_one_and_reuses_its_weight_casts()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         using var model = TrainingKit.Model(Config() with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 });
         string[] texts = ["a short one", "a somewhat longer sentence about nothing much", "the end"];
         var reference = new TextClassificationPredictor(model, tokenizer).PredictBatch(texts, topK: null);

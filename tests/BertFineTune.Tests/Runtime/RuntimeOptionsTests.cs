@@ -30,7 +30,7 @@ public class RuntimeOptionsTests
 
     private static BertModelBuilder Builder() => BertModelBuilder.FromConfig(
         new BertConfig { VocabSize = 8000, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 64 },
-        BertTokenizer.FromVocabFile(Path.Combine(Fixtures.HfReference, "vocab8k.txt"))).WithSequenceClassification(["no", "yes"]);
+        BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"))).WithSequenceClassification(["no", "yes"]);
 
     [Theory]
     [InlineData(true)]

@@ -55,7 +55,7 @@ public sealed class AddedTokensTests : IDisposable
     [Fact]
     public void The_issue_example_encodes_the_markers_as_single_tokens()
     {
-        var tokenizer = BertTokenizer.FromTokenizerJson(IssueTokenizerJson());
+        var tokenizer = BertTokenizer.Load(IssueTokenizerJson());
         var encoding = tokenizer.Encode("[E1] tom [/E1] met ann .");
 
         // Issue 11 §4: [CLS] [E1] tom [/E1] met ann . [SEP] = 2, 14, 10, 15, 11, 12, 13, 3; 16 ids in all.
@@ -244,7 +244,7 @@ public sealed class AddedTokensTests : IDisposable
     {
         // The fixture models' tokenizer.json lists [PAD] [UNK] [CLS] [SEP] [MASK] in added_tokens with their WordPiece
         // ids; "[MASK]" in a text is one token, and the post-processor's [CLS]/[SEP] are unchanged.
-        var tokenizer = BertTokenizer.FromFolder(Fixtures.Model("mlm"));
+        var tokenizer = BertTokenizer.Load(Fixtures.Model("mlm"));
         var encoding = tokenizer.Encode("the [MASK] sat");
 
         Assert.Equal(8000, tokenizer.VocabularySize);
@@ -261,7 +261,7 @@ public sealed class AddedTokensTests : IDisposable
         json["added_tokens"]![5]!["id"] = 20;
         File.WriteAllText(path, json.ToJsonString());
 
-        var tokenizer = BertTokenizer.FromTokenizerJson(path);
+        var tokenizer = BertTokenizer.Load(path);
 
         Assert.Equal(14, tokenizer.TokenToId("[E1]"));
         Assert.Equal(15, tokenizer.TokenToId("[/E1]"));
@@ -279,7 +279,7 @@ public sealed class AddedTokensTests : IDisposable
               "14": {"content": "<ent>", "lstrip": false, "normalized": true, "rstrip": false, "single_word": false, "special": false}}}
             """);
 
-        var tokenizer = BertTokenizer.FromFolder(_folder.Path);
+        var tokenizer = BertTokenizer.Load(_folder.Path);
 
         Assert.Equal(14, tokenizer.TokenToId("<ent>"));
         Assert.Null(tokenizer.TokenToId("[E1]"));
@@ -297,7 +297,7 @@ public sealed class AddedTokensTests : IDisposable
         json["added_tokens"] = JsonNode.Parse(added);
         File.WriteAllText(path, json.ToJsonString());
 
-        var e = Assert.Throws<InvalidDataException>(() => BertTokenizer.FromTokenizerJson(path));
+        var e = Assert.Throws<InvalidDataException>(() => BertTokenizer.Load(path));
 
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
@@ -312,7 +312,7 @@ public sealed class AddedTokensTests : IDisposable
         tokenizer.Save(_folder.Path);
         const string Text = "[E1] NEWTOK [/E1] a <m> b";
 
-        foreach (var reloaded in new[] { BertTokenizer.FromFolder(_folder.Path), BertTokenizer.FromTokenizerJson(_folder.File("tokenizer.json")) })
+        foreach (var reloaded in new[] { BertTokenizer.Load(_folder.Path), BertTokenizer.Load(_folder.File("tokenizer.json")) })
         {
             Assert.Equal(tokenizer.AddedTokensDecoder.OrderBy(t => t.Key), reloaded.AddedTokensDecoder.OrderBy(t => t.Key));
             Assert.Equal(tokenizer.VocabularySize, reloaded.VocabularySize);

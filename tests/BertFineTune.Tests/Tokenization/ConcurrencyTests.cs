@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using BertFineTune.Tokenization;
 using static BertFineTune.Tests.Tokenization.TokenizerTestData;
-using Encoding = BertFineTune.Tokenization.Encoding;
+using EncodedText = BertFineTune.Tokenization.EncodedText;
 
 namespace BertFineTune.Tests.Tokenization;
 
@@ -13,14 +13,14 @@ public sealed class ConcurrencyTests
     [Fact]
     public void Eight_threads_sharing_one_tokenizer_get_the_sequential_results()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath);
+        var tokenizer = BertTokenizer.Load(FullVocabPath);
         var texts = SingleTexts();
         // Pairs too, so the truncation path runs concurrently: each text with the next one, truncated to 24.
         var options = new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 24 };
         var expectedSingle = texts.Select(t => tokenizer.Encode(t)).ToList();
         var expectedPair = texts.Select((t, i) => tokenizer.Encode(t, texts[(i + 1) % texts.Count], options)).ToList();
 
-        var results = new ConcurrentBag<(int Index, Encoding Single, Encoding Pair)>();
+        var results = new ConcurrentBag<(int Index, EncodedText Single, EncodedText Pair)>();
         var threads = new ConcurrentDictionary<int, bool>();
         // Eight workers, each going over every text several times from its own starting point.
         Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, worker =>

@@ -68,7 +68,7 @@ public sealed class DecodeTests
     [Fact]
     public void Without_cleanup_every_piece_is_space_separated()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath, new BertTokenizerOptions { CleanUpTokenizationSpaces = false });
+        var tokenizer = BertTokenizer.Load(FullVocabPath, _ => new BertTokenizerOptions { CleanUpTokenizationSpaces = false });
 
         Assert.Equal("hello , world .", tokenizer.Decode(Ids("hello", ",", "world", ".")));
     }

@@ -14,7 +14,7 @@ public sealed class EncodingFieldsTests
 
     private static readonly BertTokenizer Tokenizer = Full;
 
-    private static BertFineTune.Tokenization.Encoding EncodePair() => Tokenizer.Encode(First, Second);
+    private static BertFineTune.Tokenization.EncodedText EncodePair() => Tokenizer.Encode(First, Second);
 
     [Fact]
     public void Pair_ids_are_cls_first_sep_second_sep()

@@ -13,7 +13,7 @@ public sealed class FixtureConformanceTests
     [MemberData(nameof(FixtureFiles))]
     public void Every_fixture_row_matches_transformers(string fixture)
     {
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath);
+        var tokenizer = BertTokenizer.Load(FullVocabPath);
 
         var results = TokenizerComparison.Run(tokenizer, Path.Combine(Fixtures.HfReference, fixture));
 

@@ -43,7 +43,7 @@ public sealed class LoadingTests : IDisposable
     public void Vocab_file_ids_are_line_indexes()
     {
         // README: the=1996, hello=7592, [UNK]=100, [CLS]=101; 30,522 lines.
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath);
+        var tokenizer = BertTokenizer.Load(FullVocabPath);
 
         Assert.Equal(30522, tokenizer.VocabularySize);
         Assert.Equal(1996, tokenizer.TokenToId("the"));
@@ -58,7 +58,7 @@ public sealed class LoadingTests : IDisposable
         var path = _folder.File("crlf.txt");
         File.WriteAllText(path, string.Join("\r\n", File.ReadAllLines(Vocab8kPath)) + "\r\n");
 
-        var tokenizer = BertTokenizer.FromVocabFile(path);
+        var tokenizer = BertTokenizer.Load(path);
 
         Assert.Equal(8000, tokenizer.VocabularySize);
         Assert.Equal(Vocab8kId("hello"), tokenizer.TokenToId("hello"));
@@ -68,7 +68,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Missing_vocab_file_raises_FileNotFoundException()
     {
-        Assert.Throws<FileNotFoundException>(() => BertTokenizer.FromVocabFile(_folder.File("none.txt")));
+        Assert.Throws<FileNotFoundException>(() => BertTokenizer.Load(_folder.File("none.txt")));
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class LoadingTests : IDisposable
         var path = _folder.File("vocab.txt");
         File.WriteAllLines(path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello"]);
 
-        var e = Assert.Throws<ArgumentException>(() => BertTokenizer.FromVocabFile(path));
+        var e = Assert.Throws<ArgumentException>(() => BertTokenizer.Load(path));
 
         Assert.Contains("[MASK]", e.Message, StringComparison.Ordinal);
     }
@@ -85,7 +85,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Tokenizer_json_loads_its_vocabulary_and_normalizer()
     {
-        var tokenizer = BertTokenizer.FromTokenizerJson(Path.Combine(FixtureFolder, "tokenizer.json"));
+        var tokenizer = BertTokenizer.Load(Path.Combine(FixtureFolder, "tokenizer.json"));
 
         Assert.Equal(8000, tokenizer.VocabularySize);
         Assert.True(tokenizer.Options.DoLowerCase);
@@ -99,7 +99,7 @@ public sealed class LoadingTests : IDisposable
         // The vocabulary is uncased: "Hello" kept as is has no pieces ("H" is not in it) -> [UNK].
         var path = WriteTokenizerJson(j => j["normalizer"]!["lowercase"] = false);
 
-        var tokenizer = BertTokenizer.FromTokenizerJson(path);
+        var tokenizer = BertTokenizer.Load(path);
 
         Assert.Equal(Vocab8kId("[UNK]"), tokenizer.Encode("Hello").Ids[1]);
         Assert.Equal(Vocab8kId("hello"), tokenizer.Encode("hello").Ids[1]);
@@ -113,7 +113,7 @@ public sealed class LoadingTests : IDisposable
             ["[PAD]"] = 0, ["[UNK]"] = 1, ["[CLS]"] = 2, ["[SEP]"] = 3, ["[MASK]"] = 5,
         });
 
-        var e = Assert.Throws<InvalidDataException>(() => BertTokenizer.FromTokenizerJson(path));
+        var e = Assert.Throws<InvalidDataException>(() => BertTokenizer.Load(path));
 
         Assert.Contains("4", e.Message, StringComparison.Ordinal);
     }
@@ -126,7 +126,7 @@ public sealed class LoadingTests : IDisposable
             ["[PAD]"] = 0, ["[UNK]"] = 1, ["[CLS]"] = 2, ["[SEP]"] = 3, ["[MASK]"] = 4, ["hello"] = 4,
         });
 
-        Assert.Throws<InvalidDataException>(() => BertTokenizer.FromTokenizerJson(path));
+        Assert.Throws<InvalidDataException>(() => BertTokenizer.Load(path));
     }
 
     [Fact]
@@ -134,13 +134,13 @@ public sealed class LoadingTests : IDisposable
     {
         var path = WriteTokenizerJson(j => j["model"]!["type"] = "BPE");
 
-        Assert.Throws<InvalidDataException>(() => BertTokenizer.FromTokenizerJson(path));
+        Assert.Throws<InvalidDataException>(() => BertTokenizer.Load(path));
     }
 
     [Fact]
     public void Folder_loads_tokenizer_json_with_its_config()
     {
-        var tokenizer = BertTokenizer.FromFolder(FixtureFolder);
+        var tokenizer = BertTokenizer.Load(FixtureFolder);
 
         Assert.Equal(8000, tokenizer.VocabularySize);
         Assert.True(tokenizer.Options.DoLowerCase);
@@ -151,7 +151,7 @@ public sealed class LoadingTests : IDisposable
     public void Folder_with_do_lower_case_false_is_cased()
     {
         // tokenizer_config.json wins over tokenizer.json's normalizer, as transformers rebuilds the normalizer from it.
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(c => c["do_lower_case"] = false));
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(c => c["do_lower_case"] = false));
 
         Assert.False(tokenizer.Options.DoLowerCase);
         Assert.Equal(Vocab8kId("[UNK]"), tokenizer.Encode("Hello").Ids[1]);
@@ -167,7 +167,7 @@ public sealed class LoadingTests : IDisposable
     public void Folder_strip_accents_null_true_or_false_is_honoured(bool? stripAccents, bool lowerCase, string expected)
     {
         // null follows do_lower_case. Kept accents make "café" [UNK]: "##é" is not in the uncased vocabulary.
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(c =>
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(c =>
         {
             c["strip_accents"] = stripAccents;
             c["do_lower_case"] = lowerCase;
@@ -181,7 +181,7 @@ public sealed class LoadingTests : IDisposable
     public void Folder_special_token_given_as_an_object_uses_its_content()
     {
         // Older tokenizer_config.json files write {"content": ..., "lstrip": ...} objects for special tokens.
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(c => c["mask_token"] = new JsonObject
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(c => c["mask_token"] = new JsonObject
         {
             ["content"] = "[HEADSTART]", ["lstrip"] = false, ["normalized"] = false, ["rstrip"] = false, ["single_word"] = false,
         }));
@@ -195,7 +195,7 @@ public sealed class LoadingTests : IDisposable
     {
         var folder = FolderWithConfig(c => c["mask_token"] = "<mask>");
 
-        var e = Assert.Throws<ArgumentException>(() => BertTokenizer.FromFolder(folder));
+        var e = Assert.Throws<ArgumentException>(() => BertTokenizer.Load(folder));
 
         Assert.Contains("<mask>", e.Message, StringComparison.Ordinal);
     }
@@ -203,7 +203,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_model_max_length_below_max_position_embeddings_is_kept()
     {
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(c => c["model_max_length"] = 64, withModelConfig: true));
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(c => c["model_max_length"] = 64, withModelConfig: true));
 
         Assert.Equal(64, tokenizer.Options.ModelMaxLength);
     }
@@ -211,7 +211,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_model_max_length_above_max_position_embeddings_is_capped()
     {
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(c => c["model_max_length"] = 512, withModelConfig: true));
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(c => c["model_max_length"] = 512, withModelConfig: true));
 
         Assert.Equal(128, tokenizer.Options.ModelMaxLength);
     }
@@ -220,7 +220,7 @@ public sealed class LoadingTests : IDisposable
     public void Folder_without_config_json_and_unset_model_max_length_has_none()
     {
         // 1e30 is transformers' VERY_LARGE_INTEGER: no limit known.
-        var tokenizer = BertTokenizer.FromFolder(FolderWithConfig(_ => { }));
+        var tokenizer = BertTokenizer.Load(FolderWithConfig(_ => { }));
 
         Assert.Null(tokenizer.Options.ModelMaxLength);
     }
@@ -230,7 +230,7 @@ public sealed class LoadingTests : IDisposable
     {
         File.Copy(Vocab8kPath, _folder.File("vocab.txt"));
 
-        var tokenizer = BertTokenizer.FromFolder(_folder.Path);
+        var tokenizer = BertTokenizer.Load(_folder.Path);
 
         Assert.Equal(8000, tokenizer.VocabularySize);
         Assert.Equal(Vocab8kId("hello"), tokenizer.Encode("Hello").Ids[1]);
@@ -239,7 +239,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_with_neither_tokenizer_json_nor_vocab_txt_raises_naming_both()
     {
-        var e = Assert.Throws<FileNotFoundException>(() => BertTokenizer.FromFolder(_folder.Path));
+        var e = Assert.Throws<FileNotFoundException>(() => BertTokenizer.Load(_folder.Path));
 
         Assert.Contains("tokenizer.json", e.Message, StringComparison.Ordinal);
         Assert.Contains("vocab.txt", e.Message, StringComparison.Ordinal);
@@ -248,7 +248,7 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_configure_callback_overrides_the_files()
     {
-        var tokenizer = BertTokenizer.FromFolder(FixtureFolder, o => o with { DoLowerCase = false, ModelMaxLength = 16 });
+        var tokenizer = BertTokenizer.Load(FixtureFolder, o => o with { DoLowerCase = false, ModelMaxLength = 16 });
 
         Assert.False(tokenizer.Options.DoLowerCase);
         Assert.Equal(16, tokenizer.Options.ModelMaxLength);
@@ -257,8 +257,8 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_tokenizer_encodes_every_fixture_text_as_the_vocab8k_tokenizer()
     {
-        var fromFolder = BertTokenizer.FromFolder(FixtureFolder);
-        var fromVocab = BertTokenizer.FromVocabFile(Vocab8kPath);
+        var fromFolder = BertTokenizer.Load(FixtureFolder);
+        var fromVocab = BertTokenizer.Load(Vocab8kPath);
         var texts = SingleTexts();
 
         foreach (var text in texts)
@@ -274,8 +274,8 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Folder_tokenizer_encodes_every_fixture_pair_as_the_vocab8k_tokenizer()
     {
-        var fromFolder = BertTokenizer.FromFolder(FixtureFolder);
-        var fromVocab = BertTokenizer.FromVocabFile(Vocab8kPath);
+        var fromFolder = BertTokenizer.Load(FixtureFolder);
+        var fromVocab = BertTokenizer.Load(Vocab8kPath);
         int compared = 0;
 
         foreach (var row in Rows("tokenizer_pairs.json"))
@@ -293,7 +293,7 @@ public sealed class LoadingTests : IDisposable
                 },
                 MaxLength = row.GetProperty("max_length").ValueKind == JsonValueKind.Number ? row.GetProperty("max_length").GetInt32() : null,
             };
-            BertFineTune.Tokenization.Encoding expected;
+            BertFineTune.Tokenization.EncodedText expected;
             try
             {
                 expected = fromVocab.Encode(a, b, options);

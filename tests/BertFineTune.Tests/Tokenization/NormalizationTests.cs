@@ -88,7 +88,7 @@ public sealed class NormalizationTests
     {
         // "café" stays "café": WordPiece matches "caf" but "##é" is not in the (accent-free) uncased vocabulary, so the
         // whole word becomes [UNK] -- one token covering the word.
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath, new BertTokenizerOptions { DoLowerCase = true, StripAccents = false });
+        var tokenizer = BertTokenizer.Load(FullVocabPath, _ => new BertTokenizerOptions { DoLowerCase = true, StripAccents = false });
 
         var encoding = tokenizer.Encode("café");
 
@@ -99,7 +99,7 @@ public sealed class NormalizationTests
     [Fact]
     public void Accents_are_stripped_without_lower_casing_when_strip_accents_is_true()
     {
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath, new BertTokenizerOptions { DoLowerCase = false, StripAccents = true });
+        var tokenizer = BertTokenizer.Load(FullVocabPath, _ => new BertTokenizerOptions { DoLowerCase = false, StripAccents = true });
 
         Assert.Equal([Cls, VocabId("cafe"), Sep], tokenizer.Encode("café").Ids);
     }
@@ -108,7 +108,7 @@ public sealed class NormalizationTests
     public void Accents_are_kept_when_not_lower_casing_and_strip_accents_is_unset()
     {
         // strip_accents None with lowercase False: no stripping, "café" -> [UNK] as above.
-        var tokenizer = BertTokenizer.FromVocabFile(FullVocabPath, new BertTokenizerOptions { DoLowerCase = false });
+        var tokenizer = BertTokenizer.Load(FullVocabPath, _ => new BertTokenizerOptions { DoLowerCase = false });
 
         Assert.Equal([Cls, VocabId("[UNK]"), Sep], tokenizer.Encode("café").Ids);
     }

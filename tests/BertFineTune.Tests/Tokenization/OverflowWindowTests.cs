@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BertFineTune.Tokenization;
 using static BertFineTune.Tests.Tokenization.TokenizerTestData;
-using Encoding = BertFineTune.Tokenization.Encoding;
+using EncodedText = BertFineTune.Tokenization.EncodedText;
 
 namespace BertFineTune.Tests.Tokenization;
 
@@ -32,9 +32,9 @@ public sealed class OverflowWindowTests
         TokenizersEarlyExit = earlyExit,
     };
 
-    private static Encoding Plain(string text) => Tokenizer.Encode(text, null, new EncodingOptions { AddSpecialTokens = false });
+    private static EncodedText Plain(string text) => Tokenizer.Encode(text, null, new EncodingOptions { AddSpecialTokens = false });
 
-    private static List<int> ContextPositions(Encoding window) =>
+    private static List<int> ContextPositions(EncodedText window) =>
         Enumerable.Range(0, window.Length).Where(i => window.SequenceIds[i] == 1).ToList();
 
     [Theory]

@@ -10,7 +10,7 @@ namespace BertFineTune.Tests.Tokenization;
 internal static class TokenizerTestData
 {
     private static readonly Lazy<string[]> FullVocabLines = new(() => File.ReadAllLines(FullVocabPath));
-    private static readonly Lazy<BertTokenizer> FullTokenizer = new(() => BertTokenizer.FromVocabFile(FullVocabPath));
+    private static readonly Lazy<BertTokenizer> FullTokenizer = new(() => BertTokenizer.Load(FullVocabPath));
 
     /// <summary>The special tokens at ids 0..4 of every hand-made vocabulary.</summary>
     public static readonly string[] Specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -38,7 +38,7 @@ internal static class TokenizerTestData
         using var folder = new TempFolder();
         var path = folder.File("vocab.txt");
         File.WriteAllText(path, string.Join("\n", tokens) + "\n");
-        return BertTokenizer.FromVocabFile(path, options);
+        return BertTokenizer.Load(path, o => options ?? o);
     }
 
     /// <summary>
@@ -73,7 +73,7 @@ internal static class TokenizerTestData
         array.EnumerateArray().Select(e => (e[0].GetInt32(), e[1].GetInt32())).ToList();
 
     /// <summary>Asserts that two encodings agree in every field.</summary>
-    public static void AssertSameEncoding(BertFineTune.Tokenization.Encoding expected, BertFineTune.Tokenization.Encoding actual)
+    public static void AssertSameEncoding(BertFineTune.Tokenization.EncodedText expected, BertFineTune.Tokenization.EncodedText actual)
     {
         Assert.Equal(expected.Ids, actual.Ids);
         Assert.Equal(expected.TypeIds, actual.TypeIds);

@@ -10,7 +10,7 @@ namespace BertFineTune.Tests.Tokenization;
 /// tests/TokenizersReference/reference-truncation.mjs from the npm package tokenizers 0.23.2 (the Node binding of the
 /// Rust crate behind transformers' fast tokenizer), whose rules are utils/truncation.rs <c>truncate_encodings</c> (both
 /// texts cut: the shorter keeps max / 2, the longer max / 2 + max % 2; equal lengths: the second is "longer"),
-/// <c>Encoding::truncate</c> (windows of max_len overlapping by stride), and the 0.23 early exit (tokenizer/mod.rs
+/// <c>EncodedText::truncate</c> (windows of max_len overlapping by stride), and the 0.23 early exit (tokenizer/mod.rs
 /// <c>do_tokenize</c>: a text stops after the word that reaches max_length tokens; with only_second the first text does not).
 /// </summary>
 public sealed class TruncationGridTests
@@ -33,7 +33,7 @@ public sealed class TruncationGridTests
     private static string Text(int n, int from) => string.Join(' ', Enumerable.Range(0, n).Select(i => (char)('a' + (from + i) % 26)));
 
     /// <summary>A window as the reference file writes it: the first text's letters, '|', the second's.</summary>
-    private static string Describe(BertFineTune.Tokenization.Encoding window, bool pair)
+    private static string Describe(BertFineTune.Tokenization.EncodedText window, bool pair)
     {
         string Side(int sequence) => string.Concat(Enumerable.Range(0, window.Length)
             .Where(i => window.SequenceIds[i] == sequence).Select(i => (char)('a' + window.Ids[i] - LetterId('a'))));

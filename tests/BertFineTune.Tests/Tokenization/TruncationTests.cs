@@ -148,7 +148,7 @@ public sealed class TruncationTests
     {
         // The fixture folders say model_max_length 1e30 (transformers' "unset") and max_position_embeddings 128:
         // the library caps at what the model can embed, so default truncation gives 128 tokens.
-        var tokenizer = BertTokenizer.FromFolder(Fixtures.Model("seq_cls"));
+        var tokenizer = BertTokenizer.Load(Fixtures.Model("seq_cls"));
         var text = string.Join(' ', Enumerable.Repeat("hello", 500));
 
         var encoding = tokenizer.Encode(text, null, new EncodingOptions { Truncation = TruncationStrategy.LongestFirst });
@@ -260,7 +260,7 @@ public sealed class TruncationTests
     public void Stride_not_smaller_than_the_room_left_for_the_cut_sequence_raises()
     {
         // Question of 5 tokens, MaxLength 12: the context keeps 12 - 3 - 5 = 4 tokens per window, and a stride of 5
-        // cannot step forward (the crate asserts stride < max_len in Encoding::truncate).
+        // cannot step forward (the crate asserts stride < max_len in EncodedText::truncate).
         var options = Truncate(TruncationStrategy.OnlySecond, 12, stride: 5) with { ReturnOverflowingTokens = true };
 
         var e = Assert.Throws<ArgumentException>(() => Tokenizer.EncodeWindows(Words("abcde"), Words("fghijklmnop"), options));

@@ -94,7 +94,7 @@ public static class SquadEncoder
             Stride = docStride,
             ReturnOverflowingTokens = true,
         };
-        var windows = new IReadOnlyList<Tokenization.Encoding>?[examples.Count];
+        var windows = new IReadOnlyList<Tokenization.EncodedText>?[examples.Count];
         var errors = new string?[examples.Count];
         Parallel.For(0, examples.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -136,7 +136,7 @@ public static class SquadEncoder
     }
 
     private static QuestionAnswerFeature Feature(QuestionAnswerExample example, int exampleIndex, int windowIndex,
-        Tokenization.Encoding window, SquadAnswer? answer)
+        Tokenization.EncodedText window, SquadAnswer? answer)
     {
         var offsets = new (int Start, int End)?[window.Length];
         int first = -1, last = -1;

@@ -124,7 +124,7 @@ public static class TokenClassificationEncoder
             (texts[s], starts[s]) = Join(sentence.Words);
         }
         var options = new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength };
-        IReadOnlyList<Tokenization.Encoding> encodings = texts.Length == 0 ? [] : tokenizer.EncodeBatch(texts, null, options).Encodings;
+        IReadOnlyList<Tokenization.EncodedText> encodings = texts.Length == 0 ? [] : tokenizer.EncodeBatch(texts, null, options).Encodings;
 
         var skipped = new List<BadRow>();
         var result = new List<TokenClassificationExample>(sentences.Count);
@@ -159,7 +159,7 @@ public static class TokenClassificationEncoder
         return (builder.ToString(), starts);
     }
 
-    private static TokenClassificationExample? Align(TaggedSentence sentence, int[] starts, Tokenization.Encoding encoding,
+    private static TokenClassificationExample? Align(TaggedSentence sentence, int[] starts, Tokenization.EncodedText encoding,
         Dictionary<string, int> labelIds, BadRowSink sink)
     {
         var tagIds = new int[sentence.Tags.Count];

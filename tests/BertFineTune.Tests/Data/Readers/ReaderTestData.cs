@@ -5,7 +5,7 @@ namespace BertFineTune.Tests.Data.Readers;
 /// <summary>Paths to the shared datasets, the full uncased tokenizer, and temp files written for a test.</summary>
 internal static class ReaderTestData
 {
-    private static readonly Lazy<BertTokenizer> FullTokenizer = new(() => BertTokenizer.FromVocabFile(
+    private static readonly Lazy<BertTokenizer> FullTokenizer = new(() => BertTokenizer.Load(
         Path.Combine(Fixtures.RepositoryRoot, "..", "shared", "fixtures", "vocab", "bert-base-uncased-vocab.txt")));
 
     /// <summary>../shared/datasets/<paramref name="relative"/>.</summary>

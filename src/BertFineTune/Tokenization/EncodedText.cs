@@ -4,9 +4,9 @@ namespace BertFineTune.Tokenization;
 /// One encoded input (or one overflow window of it), as transformers' fast tokenizers return it. Offsets are
 /// [start, end) UTF-16 positions in the ORIGINAL text of the token's sequence; special and padding tokens have (0, 0).
 /// </summary>
-public sealed class Encoding
+public sealed class EncodedText
 {
-    internal Encoding(int[] ids, int[] typeIds, (int Start, int End)[] offsets, int?[] wordIds, int?[] sequenceIds,
+    internal EncodedText(int[] ids, int[] typeIds, (int Start, int End)[] offsets, int?[] wordIds, int?[] sequenceIds,
         int[] specialTokensMask, int[] attentionMask, int sampleIndex, Func<int, string> tokenOf, string?[]? values = null)
     {
         _values = values;
@@ -58,7 +58,7 @@ public sealed class Encoding
 
     /// <summary>
     /// The token strings (<c>[CLS]</c>, <c>hello</c>, <c>##s</c>, …); an added token that took white space (lstrip or
-    /// rstrip) shows the text it matched, white space included, as the tokenizers crate's <c>Encoding.tokens</c> does.
+    /// rstrip) shows the text it matched, white space included, as the tokenizers crate's <c>EncodedText.tokens</c> does.
     /// </summary>
     public IReadOnlyList<string> Tokens => Ids.Select((id, i) => _values?[i] ?? _tokenOf(id)).ToList();
 }
