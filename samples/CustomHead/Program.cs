@@ -129,7 +129,7 @@ static List<double[]> Predict(TaskModel taskModel, IReadOnlyList<string> texts)
     var examples = texts.Select(t =>
     {
         var e = taskModel.Tokenizer.Encode(t, options: new EncodingOptions { Truncation = TruncationStrategy.LongestFirst });
-        return new EncodedExample(e.Ids, e.TypeIds, new Dictionary<string, TargetValue>());
+        return EncodedExample.FromEncoding(e);
     }).ToList();
     using var batch = new BatchCollator(taskModel.Tokenizer.PadTokenId).Collate(examples);
     using var result = taskModel.Model.Forward(batch);

@@ -25,7 +25,7 @@ using var model = builder.UseLoggerFactory(loggerFactory).Build();
 List<EncodedExample> Encode(List<(string Label, string Text)> rows) => rows.Select(r =>
 {
     var e = model.Tokenizer.Encode(r.Text, options: new EncodingOptions { Truncation = TruncationStrategy.LongestFirst });
-    return EncodedExample.WithLabel(e.Ids, e.TypeIds, TargetValue.Integer(Array.IndexOf(labels, r.Label)));
+    return EncodedExample.WithLabel(e, TargetValue.Integer(Array.IndexOf(labels, r.Label)));
 }).ToList();
 var trainExamples = new InMemoryExamples(Encode(train));
 var devExamples = new InMemoryExamples(Encode(dev));

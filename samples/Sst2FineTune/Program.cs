@@ -20,7 +20,7 @@ List<EncodedExample> Read(string file) => File.ReadLines(Path.Combine(data, file
     .Select(line =>
     {
         var encoding = tokenizer.Encode(line[2..], options: new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 });
-        return EncodedExample.WithLabel(encoding.Ids, encoding.TypeIds, TargetValue.Integer(line[0] - '0'));
+        return EncodedExample.WithLabel(encoding, TargetValue.Integer(line[0] - '0'));
     })
     .ToList();
 var train = Read("stsa.binary.train");

@@ -143,7 +143,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
                 continue;
             }
             var encoding = tokenizer.Encode(line, options: new EncodingOptions { Truncation = TruncationStrategy.LongestFirst });
-            examples.Add(new EncodedExample(encoding.Ids, encoding.TypeIds, new Dictionary<string, TargetValue>()));
+            examples.Add(EncodedExample.FromEncoding(encoding));
         }
         if (examples.Count == 0)
         {

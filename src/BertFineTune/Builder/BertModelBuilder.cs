@@ -1,6 +1,7 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Checkpoints.Hub;
 using BertFineTune.Heads;
+using BertFineTune.Inference;
 using BertFineTune.Runtime;
 using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
@@ -244,14 +245,11 @@ public sealed class BertModelBuilder
         }
         // Added tokens past vocab_size get new embedding rows after the weights are loaded (the checkpoint has the old size).
         bool resize = _addedTokens.Count > 0 && tokenizer.VocabularySize > config.VocabSize;
-        if (tokenizer.VocabularySize > config.VocabSize && !resize)
+        if (!resize)
         {
-            throw new InvalidOperationException(
-                $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {config.VocabSize}: ids past it have no embedding. "
-                + "Use the tokenizer the checkpoint was trained with, add new tokens with WithAddedTokens() (which resizes the embeddings), "
-                + "or a config whose vocab_size covers the vocabulary.");
+            InputLimits.CheckVocabulary(tokenizer, config);
         }
-        int maxLength = _maxSequenceLength ?? Math.Min(tokenizer.Options.ModelMaxLength ?? config.MaxPositionEmbeddings, config.MaxPositionEmbeddings);
+        int maxLength = InputLimits.MaxLength(tokenizer, config, _maxSequenceLength);
         if (maxLength > config.MaxPositionEmbeddings)
         {
             throw new InvalidOperationException(

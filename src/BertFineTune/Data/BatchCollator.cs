@@ -1,4 +1,5 @@
 using BertFineTune.Heads;
+using BertFineTune.Tokenization;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Data;
@@ -42,28 +43,7 @@ public sealed class BatchCollator
         {
             throw new ArgumentException("A batch needs at least one example.", nameof(examples));
         }
-        int length = examples.Max(e => e.Length);
-        if (PadToMultipleOf is { } multiple)
-        {
-            length = (length + multiple - 1) / multiple * multiple;
-        }
-        int count = examples.Count;
-        var ids = new long[count * length];
-        var mask = new long[count * length];
-        var types = new long[count * length];
-        Array.Fill(ids, PadTokenId);
-        for (int row = 0; row < count; row++)
-        {
-            var example = examples[row];
-            for (int col = 0; col < example.Length; col++)
-            {
-                int at = row * length + col;
-                ids[at] = example.InputIds[col];
-                mask[at] = 1;
-                types[at] = example.TokenTypeIds?[col] ?? 0;
-            }
-        }
-        long[] shape = [count, length];
+        int length = PaddedBatch.PaddedLength(examples.Max(e => e.Length), PadToMultipleOf);
         // Checked before any tensor exists, so a refused batch leaves nothing behind.
         var extra = examples.Skip(1).Select((e, i) => (e, i: i + 1)).FirstOrDefault(p => p.e.Targets.Count != examples[0].Targets.Count);
         if (extra.e is not null)
@@ -79,6 +59,9 @@ public sealed class BatchCollator
             {
                 targets[name] = StackTarget(name, examples, length, device);
             }
+            var (ids, mask, types) = PaddedBatch.Build(examples.Select(e => new PaddedRow(e.InputIds, e.TokenTypeIds, e.AttentionMask)).ToList(),
+                length, PadTokenId, device);
+            return new BertBatch(ids, mask, types, targets, Loss, ownsTensors: true);
         }
         catch
         {
@@ -88,8 +71,6 @@ public sealed class BatchCollator
             }
             throw;
         }
-        return new BertBatch(tensor(ids, shape, device: device), tensor(mask, shape, device: device), tensor(types, shape, device: device),
-            targets, Loss, ownsTensors: true);
     }
 
     private static Tensor StackTarget(string name, IReadOnlyList<EncodedExample> examples, int length, Device? device)

@@ -1,3 +1,5 @@
+using BertFineTune.Tokenization;
+
 namespace BertFineTune.Data;
 
 /// <summary>What kind of value a <see cref="TargetValue"/> holds, which decides how a batch stacks it.</summary>
@@ -56,8 +58,8 @@ public readonly record struct TargetValue
 }
 
 /// <summary>
-/// A tokenized training or evaluation example: token ids, segment ids and named targets (<c>labels</c>,
-/// <c>start_positions</c>, …). Batches are built from these by <see cref="BatchCollator"/>.
+/// A tokenized training or evaluation example: token ids, segment ids, the tokenizer's attention mask and named
+/// targets (<c>labels</c>, <c>start_positions</c>, …). Batches are built from these by <see cref="BatchCollator"/>.
 /// </summary>
 /// <param name="InputIds">Token ids, special tokens included.</param>
 /// <param name="TokenTypeIds">Segment ids (zeros when null).</param>
@@ -67,10 +69,33 @@ public sealed record EncodedExample(
     IReadOnlyList<int>? TokenTypeIds,
     IReadOnlyDictionary<string, TargetValue> Targets)
 {
+    /// <summary>
+    /// The tokenizer's attention mask, one value per token (0 where the tokenizer padded); null when every token is
+    /// attended. The collator keeps it and adds 0 for the batch's own padding.
+    /// </summary>
+    public IReadOnlyList<int>? AttentionMask { get; init; }
+
     /// <summary>Number of tokens (what length grouping sorts by).</summary>
     public int Length => InputIds.Count;
 
+    /// <summary>The example of <paramref name="encoding"/> (its ids, segment ids and attention mask) with <paramref name="targets"/>.</summary>
+    /// <param name="encoding">One encoded text or pair from the tokenizer.</param>
+    /// <param name="targets">Targets by transformers' argument name; null for none (prediction).</param>
+    public static EncodedExample FromEncoding(EncodedText encoding, IReadOnlyDictionary<string, TargetValue>? targets = null)
+    {
+        ArgumentNullException.ThrowIfNull(encoding);
+        return new EncodedExample(encoding.Ids.ToArray(), encoding.TypeIds.ToArray(), targets ?? new Dictionary<string, TargetValue>())
+        {
+            AttentionMask = encoding.AttentionMask.ToArray(),
+        };
+    }
+
     /// <summary>An example with a single <c>labels</c> target.</summary>
     public static EncodedExample WithLabel(IReadOnlyList<int> inputIds, IReadOnlyList<int>? tokenTypeIds, TargetValue label) =>
-        new(inputIds, tokenTypeIds, new Dictionary<string, TargetValue> { ["labels"] = label });
+        new(inputIds, tokenTypeIds, Labels(label));
+
+    /// <summary>The example of <paramref name="encoding"/> with a single <c>labels</c> target.</summary>
+    public static EncodedExample WithLabel(EncodedText encoding, TargetValue label) => FromEncoding(encoding, Labels(label));
+
+    private static Dictionary<string, TargetValue> Labels(TargetValue label) => new() { ["labels"] = label };
 }

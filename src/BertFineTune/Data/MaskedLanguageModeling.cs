@@ -48,7 +48,7 @@ public sealed record MaskedLanguageModeling(int MaskTokenId, int VocabularySize,
                     ids[i] = random.Next(VocabularySize);
                 }
             }
-            return new EncodedExample(ids, example.TokenTypeIds, new Dictionary<string, TargetValue> { ["labels"] = TargetValue.TokenLabels(labels) });
+            return example with { InputIds = ids, Targets = new Dictionary<string, TargetValue> { ["labels"] = TargetValue.TokenLabels(labels) } };
         }).ToList();
         return new BatchCollator(padTokenId).Collate(masked, device);
     }

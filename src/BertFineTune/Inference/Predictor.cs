@@ -21,12 +21,7 @@ public abstract class Predictor
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        if (tokenizer.VocabularySize > model.Config.VocabSize)
-        {
-            throw new ArgumentException(
-                $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocab_size is {model.Config.VocabSize}; use the tokenizer the model was trained with.",
-                nameof(tokenizer));
-        }
+        InputLimits.CheckVocabulary(tokenizer, model.Config);
         Model = model;
         Tokenizer = tokenizer;
         BatchSize = batchSize;
@@ -50,7 +45,7 @@ public abstract class Predictor
     internal bool MixedPrecision { get; init; }
 
     /// <summary>The longest input the model takes (its position table, or the tokenizer's limit when smaller).</summary>
-    protected int MaxLength => Math.Min(Tokenizer.Options.ModelMaxLength ?? int.MaxValue, Model.Config.MaxPositionEmbeddings);
+    protected int MaxLength => InputLimits.MaxLength(Tokenizer, Model.Config);
 
     /// <summary>Options that truncate to <see cref="MaxLength"/> only when an input is longer, so ordinary inputs encode as transformers' pipelines encode them.</summary>
     protected EncodingOptions TruncateToModel => new() { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength };
@@ -74,24 +69,9 @@ public abstract class Predictor
             foreach (var chunk in order.Chunk(BatchSize))
             {
                 using var scope = NewDisposeScope();
-                int length = chunk.Max(i => encodings[i].Length);
-                var ids = new long[chunk.Length * length];
-                var mask = new long[ids.Length];
-                var types = new long[ids.Length];
-                Array.Fill(ids, Tokenizer.PadTokenId);
-                for (int row = 0; row < chunk.Length; row++)
-                {
-                    var e = encodings[chunk[row]];
-                    for (int col = 0; col < e.Length; col++)
-                    {
-                        ids[row * length + col] = e.Ids[col];
-                        mask[row * length + col] = e.AttentionMask[col];
-                        types[row * length + col] = e.TypeIds[col];
-                    }
-                }
-                long[] shape = [chunk.Length, length];
-                using var batch = new BertBatch(tensor(ids, shape, device: device), tensor(mask, shape, device: device),
-                    tensor(types, shape, device: device), ownsTensors: true);
+                var (ids, mask, types) = PaddedBatch.Build(chunk.Select(i => PaddedRow.Of(encodings[i])).ToList(),
+                    chunk.Max(i => encodings[i].Length), Tokenizer.PadTokenId, device);
+                using var batch = new BertBatch(ids, mask, types, ownsTensors: true);
                 using var output = Model.Forward(batch);
                 var cpu = output.Tensors.ToDictionary(p => p.Key, p => p.Value.cpu());
                 for (int row = 0; row < chunk.Length; row++)

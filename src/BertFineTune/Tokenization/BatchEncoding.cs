@@ -18,7 +18,7 @@ public sealed class BatchEncoding
     /// <c>attention_mask</c>, <c>token_type_ids</c>.
     /// </summary>
     /// <exception cref="InvalidOperationException">The encodings have different lengths (encode with padding).</exception>
-    public TokenizedTensors ToTensors(Device? device = null)
+    internal TokenizedTensors ToTensors(Device? device = null)
     {
         if (Encodings.Count == 0)
         {
@@ -30,25 +30,9 @@ public sealed class BatchEncoding
             throw new InvalidOperationException(
                 $"Encodings have lengths from {Encodings.Min(e => e.Length)} to {Encodings.Max(e => e.Length)}; encode with Padding to stack them.");
         }
-        var ids = new long[Encodings.Count * length];
-        var mask = new long[ids.Length];
-        var types = new long[ids.Length];
-        for (int row = 0; row < Encodings.Count; row++)
-        {
-            var e = Encodings[row];
-            for (int col = 0; col < length; col++)
-            {
-                int at = row * length + col;
-                ids[at] = e.Ids[col];
-                mask[at] = e.AttentionMask[col];
-                types[at] = e.TypeIds[col];
-            }
-        }
-        long[] shape = [Encodings.Count, length];
-        return new TokenizedTensors(
-            tensor(ids, shape, device: device),
-            tensor(mask, shape, device: device),
-            tensor(types, shape, device: device));
+        // Every row is already as long as the batch, so the pad id is never written.
+        var (ids, mask, types) = PaddedBatch.Build(Encodings.Select(PaddedRow.Of).ToList(), length, padTokenId: 0, device);
+        return new TokenizedTensors(ids, mask, types);
     }
 }
 
@@ -56,7 +40,7 @@ public sealed class BatchEncoding
 /// <param name="InputIds">[batch, length] token ids.</param>
 /// <param name="AttentionMask">[batch, length], 1 for tokens and 0 for padding.</param>
 /// <param name="TokenTypeIds">[batch, length] segment ids.</param>
-public sealed record TokenizedTensors(Tensor InputIds, Tensor AttentionMask, Tensor TokenTypeIds) : IDisposable
+internal sealed record TokenizedTensors(Tensor InputIds, Tensor AttentionMask, Tensor TokenTypeIds) : IDisposable
 {
     /// <inheritdoc />
     public void Dispose()

@@ -1,4 +1,5 @@
 using BertFineTune.Data;
+using BertFineTune.Tokenization;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Tests.Data;
@@ -116,5 +117,34 @@ public class BatchCollatorTests
         Assert.Equal("examples", error.ParamName);
         // The targets stacked before the mismatch was found are freed, not left to the finalizer.
         Assert.Equal(live, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void The_tokenizers_attention_mask_is_kept_so_its_padding_is_not_attended()
+    {
+        // Encoded with padding to 8 by the tokenizer: its [PAD]s are in the ids with mask 0. The collator pads the batch
+        // further to the longest row and must keep the tokenizer's zeros, not mark every id it was given as attended.
+        var tokenizer = Tokenization.TokenizerTestData.Letters();
+        var padded = tokenizer.Encode("a b", options: new EncodingOptions { Padding = PaddingStrategy.MaxLength, MaxLength = 6 });
+        var longer = tokenizer.Encode("a b c d e f");
+        Assert.Equal([1, 1, 1, 1, 0, 0], padded.AttentionMask);
+
+        using var batch = new BatchCollator(tokenizer.PadTokenId).Collate([
+            EncodedExample.WithLabel(padded, TargetValue.Integer(0)),
+            EncodedExample.WithLabel(longer, TargetValue.Integer(1)),
+        ]);
+
+        Assert.Equal(new long[,] { { 1, 1, 1, 1, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1, 1, 1, 1 } }, Values(batch.AttentionMask!));
+    }
+
+    [Fact]
+    public void A_mask_or_segment_ids_without_one_value_per_token_are_refused()
+    {
+        var example = Example(3, TargetValue.Integer(0)) with { AttentionMask = [1, 1] };
+
+        var error = Assert.Throws<ArgumentException>(() => new BatchCollator().Collate([example]));
+
+        Assert.Contains("3 tokens", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2 attention-mask values", error.Message, StringComparison.Ordinal);
     }
 }

@@ -155,7 +155,7 @@ public static class SquadEncoder
             ["start_positions"] = TargetValue.Integer(start),
             ["end_positions"] = TargetValue.Integer(end),
         };
-        var encoded = new EncodedExample(window.Ids.ToArray(), window.TypeIds.ToArray(), targets);
+        var encoded = EncodedExample.FromEncoding(window, targets);
         return new QuestionAnswerFeature(encoded, example, exampleIndex, windowIndex, offsets, start, end);
     }
 

@@ -48,11 +48,9 @@ public static class TextExampleEncoder
         for (int i = 0; i < examples.Count; i++)
         {
             var encoding = batch.Encodings[i];
-            var ids = encoding.Ids.ToArray();
-            var types = encoding.TypeIds.ToArray();
             result[i] = examples[i].Label is { } label
-                ? EncodedExample.WithLabel(ids, types, label)
-                : new EncodedExample(ids, types, new Dictionary<string, TargetValue>());
+                ? EncodedExample.WithLabel(encoding, label)
+                : EncodedExample.FromEncoding(encoding);
         }
         return result;
     }

@@ -198,7 +198,7 @@ public static class TokenClassificationEncoder
                 $"the sentence has no tokens: the tokenizer's normaliser removes all of its {sentence.Words.Count} word(s)");
             return null;
         }
-        var example = EncodedExample.WithLabel(encoding.Ids.ToArray(), encoding.TypeIds.ToArray(), TargetValue.TokenLabels(tokenLabels));
+        var example = EncodedExample.WithLabel(encoding, TargetValue.TokenLabels(tokenLabels));
         return new TokenClassificationExample(example, sentence, tokenWords, firstTokens);
     }
 
