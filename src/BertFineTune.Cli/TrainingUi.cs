@@ -43,7 +43,7 @@ internal static class TrainingUi
     {
         int stepsPerEpoch = (batchesPerEpoch + options.GradientAccumulationSteps - 1) / options.GradientAccumulationSteps;
         int totalSteps = options.MaxSteps ?? stepsPerEpoch * options.Epochs;
-        int warmup = options.WarmupSteps ?? LearningRateSchedule.WarmupFromRatio(options.WarmupRatio, totalSteps);
+        int warmup = options.EffectiveWarmupSteps(totalSteps);
         var rows = new List<(string, string)>
         {
             Row("epochs", options.MaxSteps is null ? Number(options.Epochs) : "- (--max-steps)", options.MaxSteps is null ? Number(Transformers.Epochs) : null),

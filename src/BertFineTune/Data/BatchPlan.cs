@@ -4,7 +4,7 @@ namespace BertFineTune.Data;
 /// Decides which examples form each batch of an epoch: seeded shuffling, optional length grouping, and resuming in the
 /// middle of an epoch without touching the batches before (they are skipped by index, never run through the model).
 /// </summary>
-public sealed class BatchPlan
+internal sealed class BatchPlan
 {
     // As transformers' LengthGroupedSampler: sort by length within windows of this many batches.
     private const int MegaBatchFactor = 50;

@@ -26,7 +26,7 @@ public abstract partial class BatchSource
         return count;
     }
 
-    /// <summary>Batches collated from examples with dynamic padding, in the order a <see cref="BatchPlan"/> gives.</summary>
+    /// <summary>Batches collated from examples with dynamic padding, shuffled with the seed and grouped by length when asked.</summary>
     public static BatchSource FromExamples(ExampleSource examples, BatchCollator collator, int batchSize, bool shuffle = false,
         bool groupByLength = false, int seed = 42) =>
         new ExampleBatches(new BatchPlan(examples, batchSize, shuffle, groupByLength, seed), collator);

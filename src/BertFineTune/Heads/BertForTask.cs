@@ -100,7 +100,7 @@ public sealed class BertForTask : nn.Module
     /// <c>initializer_range</c>) rows from TorchSharp's global generator (seed it with <c>torch.random.manual_seed</c>).
     /// </param>
     /// <exception cref="ArgumentOutOfRangeException">The size is below 1 or not above the pad token id, or <paramref name="padToMultipleOf"/> is not positive.</exception>
-    public void ResizeTokenEmbeddings(int newNumTokens, int? padToMultipleOf = null, bool meanResizing = true)
+    internal void ResizeTokenEmbeddings(int newNumTokens, int? padToMultipleOf = null, bool meanResizing = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(newNumTokens, 1);
         if (padToMultipleOf is { } multiple)
@@ -190,7 +190,7 @@ public sealed class BertForTask : nn.Module
     /// and <c>model.safetensors</c>, each written to a temporary file and renamed, so the folder loads in Python's
     /// <c>from_pretrained</c>.
     /// </summary>
-    public void Save(string folder)
+    internal void Save(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
         Directory.CreateDirectory(folder);

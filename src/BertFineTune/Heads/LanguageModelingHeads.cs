@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Heads;
 
 /// <summary>dense → activation → LayerNorm before the vocabulary projection (<c>cls.predictions.transform.*</c>).</summary>
-public sealed class BertPredictionHeadTransform : nn.Module
+internal sealed class BertPredictionHeadTransform : nn.Module
 {
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
@@ -38,7 +38,7 @@ public sealed class BertPredictionHeadTransform : nn.Module
 /// Vocabulary scores for every position (<c>cls.predictions.*</c>). The decoder weight is the word-embedding matrix when
 /// <c>tie_word_embeddings</c> is true (it is then not a parameter of its own), else <c>cls.predictions.decoder.weight</c>.
 /// </summary>
-public sealed class BertLMPredictionHead : nn.Module
+internal sealed class BertLMPredictionHead : nn.Module
 {
     private readonly BertPredictionHeadTransform transform;
     private readonly Linear? decoder;
@@ -97,7 +97,7 @@ public sealed class BertLMPredictionHead : nn.Module
 }
 
 /// <summary>The masked-LM head alone (<c>cls.*</c> of <c>BertForMaskedLM</c>).</summary>
-public sealed class BertOnlyMLMHead : nn.Module
+internal sealed class BertOnlyMLMHead : nn.Module
 {
     private readonly BertLMPredictionHead predictions;
 
@@ -113,7 +113,7 @@ public sealed class BertOnlyMLMHead : nn.Module
 }
 
 /// <summary>The masked-LM and next-sentence heads (<c>cls.*</c> of <c>BertForPreTraining</c>).</summary>
-public sealed class BertPreTrainingHeads : nn.Module
+internal sealed class BertPreTrainingHeads : nn.Module
 {
     private readonly BertLMPredictionHead predictions;
     private readonly Linear seq_relationship;

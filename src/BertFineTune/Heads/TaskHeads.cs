@@ -3,7 +3,7 @@ using BertFineTune.Checkpoints;
 namespace BertFineTune.Heads;
 
 /// <summary>Creates the built-in head that a checkpoint's <c>architectures</c> names.</summary>
-public static class TaskHeads
+internal static class TaskHeads
 {
     /// <summary>The transformers class names with a built-in head.</summary>
     public static IReadOnlyList<string> SupportedArchitectures { get; } =

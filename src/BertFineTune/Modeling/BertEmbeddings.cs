@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Modeling;
 
 /// <summary>Word + token-type + absolute position embeddings, then LayerNorm and dropout (<c>embeddings.*</c>).</summary>
-public sealed class BertEmbeddings : nn.Module
+internal sealed class BertEmbeddings : nn.Module
 {
     // Field names are the Hugging Face state-dict keys.
     private readonly Embedding word_embeddings;

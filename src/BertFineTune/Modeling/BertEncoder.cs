@@ -103,14 +103,14 @@ public sealed class BertEncoder : nn.Module
     internal long SequencesEncoded { get; private set; }
 
     /// <summary>The embedding block.</summary>
-    public BertEmbeddings Embeddings => embeddings;
+    internal BertEmbeddings Embeddings => embeddings;
 
     /// <summary>The transformer layers, bottom first.</summary>
-    public IReadOnlyList<BertLayer> Layers => encoder.Layers;
+    internal IReadOnlyList<BertLayer> Layers => encoder.Layers;
 
     /// <summary>Re-initialises the top <paramref name="count"/> transformer layers as transformers initialises new weights.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The encoder has fewer layers.</exception>
-    public void ReinitializeTopLayers(int count)
+    internal void ReinitializeTopLayers(int count)
     {
         if (count < 0 || count > Layers.Count)
         {

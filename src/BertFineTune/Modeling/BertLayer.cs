@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Modeling;
 
 /// <summary>Projection of the attention context, dropout, residual and LayerNorm (<c>attention.output.*</c>).</summary>
-public sealed class BertSelfOutput : nn.Module
+internal sealed class BertSelfOutput : nn.Module
 {
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
@@ -35,7 +35,7 @@ public sealed class BertSelfOutput : nn.Module
 }
 
 /// <summary>Self-attention with its output block (<c>attention.*</c>).</summary>
-public sealed class BertAttention : nn.Module
+internal sealed class BertAttention : nn.Module
 {
     // "self" is a C# keyword: the field is renamed, the key stays.
     [TorchSharp.Utils.ComponentName(Name = "self")]
@@ -60,7 +60,7 @@ public sealed class BertAttention : nn.Module
 }
 
 /// <summary>The feed-forward expansion and activation (<c>intermediate.*</c>).</summary>
-public sealed class BertIntermediate : nn.Module
+internal sealed class BertIntermediate : nn.Module
 {
     private readonly Linear dense;
     private readonly Func<Tensor, Tensor> _activation;
@@ -93,7 +93,7 @@ public sealed class BertIntermediate : nn.Module
 }
 
 /// <summary>The feed-forward contraction, dropout, residual and LayerNorm (<c>output.*</c>).</summary>
-public sealed class BertOutput : nn.Module
+internal sealed class BertOutput : nn.Module
 {
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
@@ -121,7 +121,7 @@ public sealed class BertOutput : nn.Module
 }
 
 /// <summary>One transformer layer: attention then feed-forward (<c>encoder.layer.N.*</c>).</summary>
-public sealed class BertLayer : nn.Module
+internal sealed class BertLayer : nn.Module
 {
     private readonly BertAttention attention;
     private readonly BertIntermediate intermediate;
@@ -147,7 +147,7 @@ public sealed class BertLayer : nn.Module
 }
 
 /// <summary>The stack of transformer layers (<c>encoder.layer.*</c>; transformers calls this class BertEncoder).</summary>
-public sealed class BertLayerStack : nn.Module
+internal sealed class BertLayerStack : nn.Module
 {
     private readonly ModuleList<BertLayer> layer;
 
@@ -165,7 +165,7 @@ public sealed class BertLayerStack : nn.Module
 }
 
 /// <summary>tanh(dense(first token)): the sentence representation used by classification heads (<c>pooler.*</c>).</summary>
-public sealed class BertPooler : nn.Module
+internal sealed class BertPooler : nn.Module
 {
     private readonly Linear dense;
 

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Modeling;
 
 /// <summary>Multi-head scaled dot-product self-attention (<c>attention.self.*</c>).</summary>
-public sealed class BertSelfAttention : nn.Module
+internal sealed class BertSelfAttention : nn.Module
 {
     private readonly Linear query;
     private readonly Linear key;

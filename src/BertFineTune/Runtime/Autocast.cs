@@ -25,7 +25,7 @@ namespace BertFineTune.Runtime;
 /// }
 /// </code>
 /// </example>
-public static class Autocast
+internal static class Autocast
 {
     [ThreadStatic]
     private static ScalarType? t_computeType;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace BertFineTune.Runtime;
 
 /// <summary>Checks once that TorchSharp's native libraries load, and turns a failure into an actionable message.</summary>
-public static class TorchRuntime
+internal static class TorchRuntime
 {
     private static readonly Lazy<Exception?> LoadFailure = new(TryLoad, LazyThreadSafetyMode.ExecutionAndPublication);
 

@@ -7,13 +7,13 @@ namespace BertFineTune.Tokenization;
 public sealed partial class BertTokenizer
 {
     /// <summary>Vocabulary file of the classic layout.</summary>
-    public const string VocabFileName = "vocab.txt";
+    internal const string VocabFileName = "vocab.txt";
 
     /// <summary>The fast-tokenizer file (transformers 5 writes only this one).</summary>
-    public const string TokenizerJsonFileName = "tokenizer.json";
+    internal const string TokenizerJsonFileName = "tokenizer.json";
 
     /// <summary>Settings written by transformers next to either file.</summary>
-    public const string TokenizerConfigFileName = "tokenizer_config.json";
+    internal const string TokenizerConfigFileName = "tokenizer_config.json";
 
     // transformers writes model_max_length 1e30 when a model sets none: treat anything this large as "unknown".
     private const double UnknownModelMaxLength = 1e12;

@@ -8,13 +8,13 @@ namespace BertFineTune.Training;
 /// <param name="Parameters">The parameters, in the same order.</param>
 /// <param name="LearningRateScale">Multiplier of the scheduled learning rate (layer-wise decay; 1 otherwise).</param>
 /// <param name="WeightDecay">Decoupled weight decay of the group (0 for biases and LayerNorm weights).</param>
-public sealed record ParameterGroup(IReadOnlyList<string> Names, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);
+internal sealed record ParameterGroup(IReadOnlyList<string> Names, IReadOnlyList<Parameter> Parameters, double LearningRateScale, double WeightDecay);
 
 /// <summary>
 /// AdamW exactly as PyTorch's <c>torch.optim.AdamW</c> computes it (decoupled weight decay, bias-corrected moments,
 /// epsilon added after the square root), with its state exposed by parameter name so checkpoints can save and restore it.
 /// </summary>
-public sealed class AdamW : IDisposable
+internal sealed class AdamW : IDisposable
 {
     private readonly Dictionary<Parameter, (Tensor Mean, Tensor Variance)> _moments = new(ReferenceEqualityComparer.Instance);
 
@@ -156,7 +156,7 @@ public sealed class AdamW : IDisposable
 }
 
 /// <summary>Global-norm gradient clipping as <c>torch.nn.utils.clip_grad_norm_</c>.</summary>
-public static class GradientClipping
+internal static class GradientClipping
 {
     /// <summary>
     /// Returns the L2 norm of all gradients together (before clipping) and, when <paramref name="maxNorm"/> is given,

@@ -21,7 +21,7 @@ public enum ScheduleKind
 /// <param name="TotalSteps">Optimizer steps the schedule spans.</param>
 /// <param name="WarmupSteps">Steps of linear warm-up from 0.</param>
 /// <param name="BaseLearningRate">The peak learning rate.</param>
-public sealed record LearningRateSchedule(ScheduleKind Kind, int TotalSteps, int WarmupSteps, double BaseLearningRate)
+internal sealed record LearningRateSchedule(ScheduleKind Kind, int TotalSteps, int WarmupSteps, double BaseLearningRate)
 {
     /// <summary>Cosine waves over the decay (transformers' default 0.5: from 1 down to 0 once).</summary>
     public double CosineCycles { get; init; } = 0.5;
@@ -47,7 +47,7 @@ public sealed record LearningRateSchedule(ScheduleKind Kind, int TotalSteps, int
     {
         int scheduleSteps = options.ScheduleTotalSteps ?? totalSteps;
         return new LearningRateSchedule(options.Schedule, scheduleSteps,
-            options.WarmupSteps ?? WarmupFromRatio(options.WarmupRatio, scheduleSteps), options.LearningRate)
+            options.EffectiveWarmupSteps(totalSteps), options.LearningRate)
         {
             CosineCycles = options.CosineCycles,
             PolynomialPower = options.PolynomialPower,

@@ -46,6 +46,15 @@ public sealed record TrainerOptions
     /// <summary>Warm-up as a fraction of the total steps, used when <see cref="WarmupSteps"/> is null.</summary>
     public double WarmupRatio { get; init; }
 
+    /// <summary>
+    /// The warm-up steps of a run of <paramref name="totalSteps"/> optimizer steps: <see cref="WarmupSteps"/>, else
+    /// ⌈<see cref="WarmupRatio"/> × the schedule's span⌉ (<see cref="ScheduleTotalSteps"/>, else the run), rounded up as
+    /// transformers' <c>TrainingArguments.get_warmup_steps</c> does.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="WarmupRatio"/> is outside [0, 1].</exception>
+    public int EffectiveWarmupSteps(int totalSteps) =>
+        WarmupSteps ?? LearningRateSchedule.WarmupFromRatio(WarmupRatio, ScheduleTotalSteps ?? totalSteps);
+
     /// <summary>Steps the schedule spans; null = the run's total optimizer steps.</summary>
     public int? ScheduleTotalSteps { get; init; }
 
