@@ -8,11 +8,14 @@ using static TorchSharp.torch;
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- all [--json <out.json>] [--quick] [--threads N]
 //   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory)
+//   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- quality --model <folder> [--tasks sst2,trec,…] [--fp32] [--quick]
+//                                                                             [--json <out.json>] [--markdown <out.md>]
 const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
     + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
-    + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]";
+    + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]\n"
+    + "       BertFineTune.Benchmarks quality --model <folder> [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]";
 string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory"];
-if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || models.Contains(args[0])))
+if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || models.Contains(args[0])))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -24,6 +27,10 @@ for (int i = 1; i < args.Length; i++)
     if (args[i] == "--quick")
     {
         quick = true;
+    }
+    else if (args[i] == "--fp32")
+    {
+        options["--fp32"] = "true";
     }
     else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
     {
@@ -41,6 +48,10 @@ var sst2 = options.GetValueOrDefault("--sst2", options.GetValueOrDefault("--file
 if (args[0] == "tokenizer")
 {
     return TokenizerBenchmark.Run(vocab, sst2, options.GetValueOrDefault("--json"));
+}
+if (args[0] == "quality")
+{
+    return QualityCommand.Run(options, quick, Path.Combine(shared, "datasets"));
 }
 
 if (options.TryGetValue("--threads", out var threadsText))

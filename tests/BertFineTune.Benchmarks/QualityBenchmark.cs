@@ -1,0 +1,312 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using BertFineTune.Builder;
+using BertFineTune.Data;
+using BertFineTune.Data.Readers;
+using BertFineTune.Tokenization;
+using BertFineTune.Training;
+
+namespace BertFineTune.Benchmarks;
+
+/// <summary>A published score to print beside ours.</summary>
+/// <param name="Model">The model that scored it.</param>
+/// <param name="Value">The score, in the unit of the task's metric (percent or correlation × 100).</param>
+/// <param name="Split">dev or test.</param>
+/// <param name="Source">Where it is published (paper table or README).</param>
+internal sealed record PublishedScore(string Model, double Value, string Split, string Source);
+
+/// <summary>The hyper-parameters of one task's fine-tuning, printed with its result.</summary>
+internal sealed record TaskHyperParameters(int Epochs, double LearningRate, int BatchSize, int MaxLength, double WarmupRatio = 0.1,
+    double WeightDecay = 0.01)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Epochs} epochs, lr {LearningRate:G2}, batch {BatchSize}, max length {MaxLength}, warm-up {WarmupRatio:G2}, weight decay {WeightDecay:G2}");
+}
+
+/// <summary>One measured row of the quality table.</summary>
+internal sealed record QualityRow(string Task, string Setting, string Metric, double Dev, double? Test, double SecondsPerEpoch,
+    int Epochs, int TrainExamples, string HyperParameters, IReadOnlyList<PublishedScore> Published);
+
+/// <summary>
+/// Fine-tunes a pretrained checkpoint on the real data sets in <c>../shared/datasets</c> and reports dev scores (the best
+/// epoch, restored), the test score once with those weights where a test split exists, and the wall time per epoch,
+/// beside published scores of comparable models. Fixed 90/10 train/dev splits (seed 1234) where a data set has no dev split.
+/// </summary>
+internal sealed class QualityBenchmark(string model, string datasets, bool quick, bool mixedPrecision)
+{
+    private const int Seed = 42;
+    private const int SplitSeed = 1234;
+    private readonly List<QualityRow> _rows = [];
+
+    public IReadOnlyList<QualityRow> Rows => _rows;
+
+    private string Sentences(string file) => Path.Combine(datasets, "sentence-classification", file);
+
+    /// <summary>The tasks by name, in the order they run.</summary>
+    public IReadOnlyList<string> TaskNames { get; } = ["sst2", "sst5", "trec", "subj", "cr", "mpqa", "mrpc", "stsb", "conll2003"];
+
+    /// <summary>Runs <paramref name="tasks"/>, printing each result as it comes.</summary>
+    public void Run(IReadOnlyList<string> tasks)
+    {
+        foreach (var task in tasks)
+        {
+            switch (task)
+            {
+                case "sst2":
+                    SentenceTask("SST-2", Labels(2), Sentences("stsa.binary.train"), Sentences("stsa.binary.dev"), Sentences("stsa.binary.test"),
+                        new TaskHyperParameters(3, 5e-5, 32, 128), Published.Sst2);
+                    break;
+                case "sst5":
+                    SentenceTask("SST-5", Labels(5), Sentences("stsa.fine.train"), Sentences("stsa.fine.dev"), Sentences("stsa.fine.test"),
+                        new TaskHyperParameters(3, 5e-5, 32, 128), Published.Sst5);
+                    break;
+                case "trec":
+                    SentenceTask("TREC", Labels(6), Sentences("TREC.train.all"), dev: null, Sentences("TREC.test.all"),
+                        new TaskHyperParameters(4, 5e-5, 32, 64), Published.Trec, Encoding.Latin1);
+                    break;
+                case "subj":
+                    SentenceTask("SUBJ", Labels(2), Sentences("subj.all"), null, null, new TaskHyperParameters(2, 5e-5, 32, 128), Published.Subj);
+                    break;
+                case "cr":
+                    SentenceTask("CR", Labels(2), Sentences("custrev.all"), null, null, new TaskHyperParameters(4, 5e-5, 32, 128), Published.Cr);
+                    break;
+                case "mpqa":
+                    SentenceTask("MPQA", Labels(2), Sentences("mpqa.all"), null, null, new TaskHyperParameters(2, 5e-5, 32, 64), Published.Mpqa);
+                    break;
+                case "mrpc":
+                    PairTask("MRPC", Path.Combine(datasets, "glue-mrpc"), new TaskHyperParameters(5, 5e-5, 32, 128), Published.Mrpc);
+                    break;
+                case "stsb":
+                    StsbTask(Path.Combine(datasets, "glue-stsb"), new TaskHyperParameters(4, 5e-5, 32, 128), Published.Stsb);
+                    break;
+                case "conll2003":
+                    ConllTask(Path.Combine(datasets, "ner-conll2003"), new TaskHyperParameters(3, 5e-5, 32, 128), Published.Conll);
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown task '{task}'; use {string.Join(", ", TaskNames)}.", nameof(tasks));
+            }
+        }
+    }
+
+    private static string[] Labels(int count) => Enumerable.Range(0, count).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+
+    /// <summary>Reads "LABEL sentence" lines; splits 90/10 (seed 1234) when a split is missing.</summary>
+    private void SentenceTask(string name, string[] labels, string trainFile, string? dev, string? test, TaskHyperParameters hp,
+        IReadOnlyList<PublishedScore> published, Encoding? encoding = null)
+    {
+        var schema = LabelSchema.SingleLabel(labels);
+        IReadOnlyList<TextExample> Read(string file) => LabelPrefixedLineReader.Read(file, schema, BadRowPolicy.Throw, encoding).Items;
+        var train = Read(trainFile);
+        IReadOnlyList<TextExample> devExamples;
+        if (dev is null)
+        {
+            (train, devExamples) = SplitNinetyTen(train);
+        }
+        else
+        {
+            devExamples = Read(dev);
+        }
+        var testExamples = test is null ? null : Read(test);
+        Classify(name, labels, train, devExamples, testExamples, hp, published, "accuracy");
+    }
+
+    private void PairTask(string name, string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
+    {
+        // GLUE's MRPC files: label, id1, id2, sentence1, sentence2; tab-separated without quoting (transformers' GLUE
+        // processor reads them with quotechar=None: the sentences hold literal quotes).
+        IReadOnlyList<TextExample> Read(string file) => Tsv(Path.Combine(folder, file)).Select(r =>
+            new TextExample(r.Fields[3], r.Fields[4], TargetValue.Integer(int.Parse(r.Fields[0], CultureInfo.InvariantCulture)), r.Line)).ToList();
+        Classify(name, Labels(2), Read("train.tsv"), Read("dev.tsv"), Read("test.tsv"), hp, published, "accuracy", extraMetric: "f1_binary");
+    }
+
+    private void StsbTask(string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
+    {
+        // GLUE STS-B columns: sentence1 = 8, sentence2 = 9, score = 10 (1-based), no header in these files.
+        IReadOnlyList<TextExample> Read(string file) => Tsv(Path.Combine(folder, file)).Select(r =>
+            new TextExample(r.Fields[7], r.Fields[8], TargetValue.Number(float.Parse(r.Fields[9], CultureInfo.InvariantCulture)), r.Line)).ToList();
+        var train = Read("train.tsv");
+        var dev = Read("dev.tsv");
+        Train("STS-B", "fine-tuned", Take(train).Count, hp, published, "pearson",
+            b => b.WithRegression(), tokenizer => (Encode(train, tokenizer, hp), Encode(dev, tokenizer, hp), null),
+            TaskMetrics.Regression());
+    }
+
+    private void ConllTask(string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
+    {
+        IReadOnlyList<TaggedSentence> Read(string file) => ConllReader.Read(Path.Combine(folder, file)).Items;
+        var train = Read("train.txt");
+        var dev = Read("dev.txt");
+        var test = Read("test.txt");
+        var labels = new[] { "O" }.Concat(train.SelectMany(s => s.Tags).Where(t => t != "O").Distinct().Order(StringComparer.Ordinal)).ToArray();
+        List<EncodedExample> Encode(IReadOnlyList<TaggedSentence> sentences, BertTokenizer tokenizer) =>
+            TokenClassificationEncoder.Encode(Take(sentences), tokenizer, labels, hp.MaxLength).Items.Select(e => e.Example).ToList();
+        Train("CoNLL-2003", "fine-tuned", Take(train).Count, hp, published, "f1", b => b.WithTokenClassification(labels),
+            tokenizer => (Encode(train, tokenizer), Encode(dev, tokenizer), Encode(test, tokenizer)), TaskMetrics.Entities(labels));
+    }
+
+    private void Classify(string name, string[] labels, IReadOnlyList<TextExample> train, IReadOnlyList<TextExample> dev,
+        IReadOnlyList<TextExample>? test, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published, string metric, string? extraMetric = null)
+    {
+        var metrics = extraMetric is null ? TaskMetrics.SingleLabel() : WithBinaryF1(TaskMetrics.SingleLabel());
+        Train(name, "fine-tuned", Take(train).Count, hp, published, metric, b => b.WithSequenceClassification(labels),
+            tokenizer => (Encode(train, tokenizer, hp), Encode(dev, tokenizer, hp), test is null ? null : Encode(test, tokenizer, hp)), metrics,
+            extraMetric);
+    }
+
+    /// <summary>Adds the F1 of class 1 (MRPC's "paraphrase", GLUE's F1) to the single-label metrics.</summary>
+    private static Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>> WithBinaryF1(
+        Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>> inner) => batches =>
+    {
+        var result = new Dictionary<string, double>(inner(batches));
+        var gold = new List<int>();
+        var predicted = new List<int>();
+        foreach (var batch in batches)
+        {
+            using var argmax = batch.Outputs["logits"].argmax(-1);
+            predicted.AddRange(argmax.to_type(TorchSharp.torch.ScalarType.Int32).data<int>().ToArray());
+            gold.AddRange(batch.Targets["labels"].to_type(TorchSharp.torch.ScalarType.Int32).data<int>().ToArray());
+        }
+        result["f1_binary"] = Evaluation.ClassificationMetrics.PrecisionRecallF1(gold, predicted, [0, 1]).PerClass[1].F1;
+        return result;
+    };
+
+    private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples, BertTokenizer tokenizer, TaskHyperParameters hp) =>
+        TextExampleEncoder.Encode(Take(examples), tokenizer, new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = hp.MaxLength }).ToList();
+
+    /// <summary>The first 400 items in a quick run (a smoke test of the whole path), all otherwise.</summary>
+    private IReadOnlyList<T> Take<T>(IReadOnlyList<T> items) => quick ? items.Take(400).ToList() : items;
+
+    private static (IReadOnlyList<TextExample> Train, IReadOnlyList<TextExample> Dev) SplitNinetyTen(IReadOnlyList<TextExample> all)
+    {
+        var order = Enumerable.Range(0, all.Count).ToArray();
+        new Random(SplitSeed).Shuffle(order);
+        int devCount = all.Count / 10;
+        return (order.Skip(devCount).Select(i => all[i]).ToList(), order.Take(devCount).Select(i => all[i]).ToList());
+    }
+
+    /// <summary>
+    /// Tab-separated rows without quote processing (GLUE's format), with their 1-based line numbers. A first line whose
+    /// first field is not a number is a header (MRPC's test.tsv has one, "Quality", the other files none) and is skipped.
+    /// </summary>
+    private static IEnumerable<(string[] Fields, int Line)> Tsv(string path)
+    {
+        int line = 0;
+        foreach (var text in File.ReadLines(path))
+        {
+            line++;
+            var fields = text.Split('\t');
+            if (text.Length == 0 || (line == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+            {
+                continue;
+            }
+            yield return (fields, line);
+        }
+    }
+
+    /// <summary>Fine-tunes a fresh copy of the checkpoint with the head <paramref name="head"/> adds, and records the row.</summary>
+    private void Train(string task, string setting, int trainCount, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published, string metric,
+        Func<BertModelBuilder, BertModelBuilder> head,
+        Func<BertTokenizer, (List<EncodedExample> Train, List<EncodedExample> Dev, List<EncodedExample>? Test)> encode,
+        Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>> metrics, string? extraMetric = null,
+        Func<TrainerOptions, TrainerOptions>? adjust = null)
+    {
+        TorchSharp.torch.random.manual_seed(Seed);
+        var builder = head(BertModelBuilder.FromPretrained(model));
+        if (mixedPrecision)
+        {
+            builder = builder.UseMixedPrecision();
+        }
+        using var built = builder.Build();
+        var (train, dev, test) = encode(built.Tokenizer);
+        var options = new TrainerOptions
+        {
+            Epochs = quick ? 1 : hp.Epochs,
+            LearningRate = hp.LearningRate,
+            BatchSize = hp.BatchSize,
+            WarmupRatio = hp.WarmupRatio,
+            WeightDecay = hp.WeightDecay,
+            Seed = Seed,
+            GroupByLength = true,
+            EvaluateEveryEpoch = true,
+            MetricForBestModel = metric,
+            LoadBestModelAtEnd = true,
+            LoggingSteps = 1_000_000,
+        };
+        options = adjust?.Invoke(options) ?? options;
+        var trainer = built.CreateTrainer(options);
+        var timer = new EpochTimer();
+        var clock = Stopwatch.StartNew();
+        var result = trainer.Train(new InMemoryExamples(train), new InMemoryExamples(dev), metrics, callbacks: [timer]);
+        clock.Stop();
+        double devScore = result.BestMetric ?? double.NaN;
+        double? extra = extraMetric is null ? null : result.Evaluations.First(e => e.Step == result.BestStep).Metrics[extraMetric];
+        double? testScore = null;
+        if (test is not null)
+        {
+            var testMetrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(test), new BatchCollator(built.Tokenizer.PadTokenId), 64), metrics);
+            testScore = testMetrics[metric];
+        }
+        var row = new QualityRow(task, setting, extraMetric is null ? metric : $"{metric} (F1 {extra * 100:F1})", devScore * 100, testScore * 100,
+            timer.SecondsPerEpoch(clock.Elapsed.TotalSeconds, options.Epochs), options.Epochs, trainCount, hp.ToString(), published);
+        _rows.Add(row);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {task,-11} {setting,-28} {row.Metric,-16} dev {row.Dev,6:F2}  test {(row.Test is { } t ? t.ToString("F2", CultureInfo.InvariantCulture) : "-"),6}  "
+            + $"{row.SecondsPerEpoch,6:F0} s/epoch  ({trainCount} train, {hp})"));
+    }
+
+    /// <summary>Wall time of the training steps of each epoch, without the evaluations that follow them.</summary>
+    private sealed class EpochTimer : TrainerCallback
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private TimeSpan _lastStep;
+        private TimeSpan _evaluating;
+
+        public override bool OnStep(StepRecord step)
+        {
+            _lastStep = _clock.Elapsed;
+            return false;
+        }
+
+        public override bool OnEvaluate(EvaluationRecord evaluation)
+        {
+            _evaluating += _clock.Elapsed - _lastStep;
+            return false;
+        }
+
+        public double SecondsPerEpoch(double totalSeconds, int epochs) => (totalSeconds - _evaluating.TotalSeconds) / Math.Max(1, epochs);
+    }
+
+    /// <summary>The table as Markdown, one row per task and setting, with the published scores beside ours.</summary>
+    public string Markdown()
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| task | setting | metric | dev | test | s/epoch | epochs | train examples | published (model, split, score, source) |");
+        text.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
+        foreach (var r in _rows)
+        {
+            var published = string.Join("; ", r.Published.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Model} {p.Split} {p.Value:F1} ({p.Source})")));
+            text.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Task} | {r.Setting} | {r.Metric} | {r.Dev:F1} | {(r.Test is { } t ? t.ToString("F1", CultureInfo.InvariantCulture) : "—")} | {r.SecondsPerEpoch:F0} | {r.Epochs} | {r.TrainExamples} | {published} |"));
+        }
+        return text.ToString();
+    }
+
+    public void WriteJson(string path) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(_rows, new JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>Published scores of comparable models; each names its source (filled in from the papers' tables).</summary>
+    private static class Published
+    {
+        public static readonly IReadOnlyList<PublishedScore> Sst2 = [];
+        public static readonly IReadOnlyList<PublishedScore> Sst5 = [];
+        public static readonly IReadOnlyList<PublishedScore> Trec = [];
+        public static readonly IReadOnlyList<PublishedScore> Subj = [];
+        public static readonly IReadOnlyList<PublishedScore> Cr = [];
+        public static readonly IReadOnlyList<PublishedScore> Mpqa = [];
+        public static readonly IReadOnlyList<PublishedScore> Mrpc = [];
+        public static readonly IReadOnlyList<PublishedScore> Stsb = [];
+        public static readonly IReadOnlyList<PublishedScore> Conll = [];
+    }
+}
