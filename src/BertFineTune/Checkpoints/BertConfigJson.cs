@@ -248,41 +248,28 @@ internal static class BertConfigJson
         }
 
         /// <summary><c>problem_type</c>, one of transformers' three spellings, or null when absent.</summary>
-        public ProblemType? ProblemType()
-        {
-            var name = String("problem_type");
-            if (name is null)
-            {
-                return null;
-            }
-            foreach (var (problemType, spelling) in ProblemTypeNames)
-            {
-                if (spelling == name)
-                {
-                    return problemType;
-                }
-            }
-            throw new BertConfigException(source, "problem_type",
-                $"problem_type '{name}' is not one of {string.Join(", ", ProblemTypeNames.Values)}.");
-        }
+        public ProblemType? ProblemType() => Spelled("problem_type", ProblemTypeNames, "");
 
         /// <summary><c>classifier_pooling</c>, one of <see cref="PoolingNames"/>' spellings, or null when absent.</summary>
-        public PoolingMode? ClassifierPooling()
+        public PoolingMode? ClassifierPooling() => Spelled("classifier_pooling", PoolingNames, "; absent means pooler");
+
+        /// <summary>The value whose spelling <paramref name="field"/> holds, or null when the field is absent.</summary>
+        /// <exception cref="BertConfigException">The field holds another string (the message lists the spellings, then <paramref name="note"/>).</exception>
+        private T? Spelled<T>(string field, IReadOnlyDictionary<T, string> spellings, string note) where T : struct
         {
-            var name = String("classifier_pooling");
+            var name = String(field);
             if (name is null)
             {
                 return null;
             }
-            foreach (var (pooling, spelling) in PoolingNames)
+            foreach (var (value, spelling) in spellings)
             {
                 if (spelling == name)
                 {
-                    return pooling;
+                    return value;
                 }
             }
-            throw new BertConfigException(source, "classifier_pooling",
-                $"classifier_pooling '{name}' is not one of {string.Join(", ", PoolingNames.Values)}; absent means pooler.");
+            throw new BertConfigException(source, field, $"{field} '{name}' is not one of {string.Join(", ", spellings.Values)}{note}.");
         }
 
         /// <summary>id2label (keys "0".."n-1"), checked against label2id and num_labels; the default label names when absent, as transformers.</summary>

@@ -22,6 +22,10 @@ public class ClassifierPoolingTests
         return (reference.ReadTensor("in.input_ids"), reference.ReadTensor("in.attention_mask"), reference.ReadTensor("in.token_type_ids"));
     }
 
+    /// <summary>The fixture model with its config's <c>classifier_pooling</c> set to <paramref name="pooling"/>.</summary>
+    private static BertForTask LoadWithPooling(string fixture, PoolingMode pooling) =>
+        BertForTask.LoadFolder(Fixtures.Model(fixture), new FolderLoadOptions { Configure = c => c with { ClassifierPooling = pooling } });
+
     /// <summary>The fixture's classifier weight and bias, read from its checkpoint file (not from the model).</summary>
     private static (Tensor Weight, Tensor Bias) Classifier(string fixture)
     {
@@ -70,7 +74,7 @@ public class ClassifierPoolingTests
     [MemberData(nameof(SequenceFixtures))]
     public void Each_pooling_classifies_the_hand_pooled_encoder_output(string fixture, PoolingMode pooling)
     {
-        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture), new FolderLoadOptions { Configure = c => c with { ClassifierPooling = pooling } });
+        using var model = LoadWithPooling(fixture, pooling);
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -95,7 +99,7 @@ public class ClassifierPoolingTests
     public void Multiple_choice_scores_each_choice_from_its_hand_pooled_encoder_output(PoolingMode pooling)
     {
         const string fixture = "multiple_choice";
-        using var model = BertForTask.LoadFolder(Fixtures.Model(fixture), new FolderLoadOptions { Configure = c => c with { ClassifierPooling = pooling } });
+        using var model = LoadWithPooling(fixture, pooling);
         model.eval();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -169,7 +173,7 @@ public class ClassifierPoolingTests
         var padded = Logits(longer, alone)[1];
 
         // The padded row's hidden states come from a longer matmul, so they agree to float32 rounding, not bit for bit;
-        // counting the 13 padding positions in would move the result by far more.
+        // counting the padding positions in would move the result by far more.
         double difference = TrainingKit.MaxDifference(single, padded);
         Assert.True(difference < 1e-5, $"{pooling}: padding moved the logits by {difference}");
     }
@@ -254,7 +258,7 @@ public class ClassifierPoolingTests
     [Fact]
     public void A_checkpoint_with_a_pooler_loads_under_another_pooling_and_reports_the_pooler_unused()
     {
-        using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), new FolderLoadOptions { Configure = c => c with { ClassifierPooling = PoolingMode.Mean } });
+        using var model = LoadWithPooling("seq_cls", PoolingMode.Mean);
 
         Assert.False(model.Encoder.HasPooler);
         Assert.Equal(["bert.pooler.dense.bias", "bert.pooler.dense.weight"], model.LoadReport!.UnexpectedKeys.OrderBy(k => k, StringComparer.Ordinal));
@@ -283,7 +287,7 @@ public class ClassifierPoolingTests
     {
         foreach (var pooling in Enum.GetValues<PoolingMode>())
         {
-            using var model = BertForTask.LoadFolder(Fixtures.Model("seq_cls"), new FolderLoadOptions { Configure = c => c with { ClassifierPooling = pooling } });
+            using var model = LoadWithPooling("seq_cls", pooling);
             model.eval();
             using var scope = NewDisposeScope();
             using var _ = no_grad();
