@@ -7,6 +7,7 @@
 //   dotnet run -c Release --project samples/SemanticSearch [-- <checkpoint folder or hub id>]
 // Without a checkpoint it starts from a small model initialised at random.
 using BertFineTune.Builder;
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Heads;

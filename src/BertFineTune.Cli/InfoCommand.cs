@@ -24,6 +24,10 @@ internal sealed class InfoCommand : Command<ModelSettings>
         Row("head", model.Model.Head.GetType().Name);
         Row("labels", model.Labels.Count == 0 ? "-" : string.Join(", ", model.Labels));
         Row("problem type", config.ProblemType);
+        if (model.Model.Head is Heads.SequenceClassificationHead or Heads.MultipleChoiceHead)
+        {
+            Row("classifier pooling", config.ClassifierPooling.ToString().ToLowerInvariant());
+        }
         Row("layers", config.NumHiddenLayers);
         Row("hidden size", config.HiddenSize);
         Row("attention heads", config.NumAttentionHeads);

@@ -8,15 +8,19 @@ namespace BertFineTune.Cli;
 /// <summary>What each task needs: its head, its labels, its metrics.</summary>
 internal static class TaskSupport
 {
-    public static BertModelBuilder WithTask(BertModelBuilder builder, TaskKind task, IReadOnlyList<string> labels) => task switch
+    /// <summary>The task's head; <paramref name="pooling"/> (null: the checkpoint's) for the sequence-level tasks.</summary>
+    public static BertModelBuilder WithTask(BertModelBuilder builder, TaskKind task, IReadOnlyList<string> labels, PoolingMode? pooling = null) => task switch
     {
-        TaskKind.Classification => builder.WithSequenceClassification(labels),
-        TaskKind.PairClassification => builder.WithSequenceClassification(labels),
-        TaskKind.MultiLabel => builder.WithMultiLabelClassification(labels),
-        TaskKind.Regression => builder.WithRegression(labels.Count == 1 ? labels[0] : "score"),
+        TaskKind.Classification => builder.WithSequenceClassification(labels, pooling),
+        TaskKind.PairClassification => builder.WithSequenceClassification(labels, pooling),
+        TaskKind.MultiLabel => builder.WithMultiLabelClassification(labels, pooling),
+        TaskKind.Regression => builder.WithRegression(labels.Count == 1 ? labels[0] : "score", pooling),
         TaskKind.Ner => builder.WithTokenClassification(labels),
         _ => builder.WithQuestionAnswering(),
     };
+
+    /// <summary>Whether <paramref name="task"/> classifies whole sequences, the tasks <c>--pooling</c> applies to.</summary>
+    public static bool PoolsSequences(TaskKind task) => task is TaskKind.Classification or TaskKind.PairClassification or TaskKind.MultiLabel or TaskKind.Regression;
 
     /// <summary>The task a loaded model's head serves.</summary>
     public static TaskKind TaskOf(TaskModel model) => model.Model.Head switch

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using BertFineTune.Builder;
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Training;
 using Spectre.Console;
@@ -29,6 +30,10 @@ internal sealed class TrainSettings : DataSettings
     [CommandOption("--replace-head")]
     [Description("Start a new head when the checkpoint's head has another label count (its head weights are dropped).")]
     public bool ReplaceHead { get; init; }
+
+    [CommandOption("--pooling <POOLING>")]
+    [Description("What a Classification, PairClassification, MultiLabel or Regression head classifies: Pooler (transformers' default), Cls (the [[CLS]] state), Mean or Max (over the text's tokens). Mean suits sentence-transformers checkpoints such as all-MiniLM-L6-v2. Saved as classifier_pooling. Default: the checkpoint's, else Pooler.")]
+    public PoolingMode? Pooling { get; init; }
 
     [CommandOption("--epochs <N>")]
     [Description("Passes over the training data.")]
@@ -162,6 +167,10 @@ internal sealed class TrainSettings : DataSettings
         {
             return ValidationResult.Error("--output is required: the folder for the fine-tuned model.");
         }
+        if (Pooling is not null && !TaskSupport.PoolsSequences(Task.Value))
+        {
+            return ValidationResult.Error($"--pooling applies to Classification, PairClassification, MultiLabel and Regression; {Task} predicts per token, not per text.");
+        }
         if (ValidationFile is null)
         {
             foreach (var (given, flag) in new[] { (EvalSteps is not null, "--eval-steps"), (EarlyStoppingPatience is not null, "--early-stopping-patience"), (Metric is not null, "--metric") })
@@ -222,7 +231,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var labels = settings.LabelList ?? ExistingLabels(settings.Model!)
             ?? (task is TaskKind.Regression or TaskKind.Qa ? ["score"] : throw new CliException(ErrorKind.Usage,
                 $"--labels is required for {task}: the checkpoint has no labels of its own to reuse."));
-        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels).UseDevice(settings.Device);
+        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels, settings.Pooling).UseDevice(settings.Device);
         if (settings.ReplaceHead)
         {
             builder = builder.ReplacingExistingHead();

@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
 using BertFineTune.Tokenization;
@@ -63,11 +64,30 @@ public sealed class TaskModel : IDisposable
     /// <exception cref="ArgumentException">An option is invalid, or asks to freeze or re-initialise more layers than the model has.</exception>
     public Trainer CreateTrainer(TrainerOptions options) => new(Model, options, LoggerFactory, MixedPrecision);
 
-    /// <summary>Saves weights, config and tokenizer in the Hugging Face layout (loadable by this library and by transformers).</summary>
+    /// <summary>
+    /// Saves weights, config and tokenizer in the Hugging Face layout (loadable by this library and by transformers). A
+    /// classification head whose <see cref="BertConfig.ClassifierPooling"/> is not the pooler is saved as
+    /// <c>BertFor…</c> with <c>classifier_pooling</c> in config.json and no pooler weights: this library reloads it as
+    /// trained, but transformers' class ignores the field and classifies its pooler output, which it initialises anew (it
+    /// warns about the missing <c>bert.pooler.*</c> weights), so its predictions differ; a warning is logged saying so.
+    /// </summary>
     public void Save(string folder)
     {
         Model.Save(folder);
         Tokenizer.Save(folder);
+        var pooling = Model.Head switch
+        {
+            SequenceClassificationHead h => h.Pooling,
+            MultipleChoiceHead h => h.Pooling,
+            _ => PoolingMode.Pooler,
+        };
+        if (pooling != PoolingMode.Pooler)
+        {
+            LoggerFactory.CreateLogger<TaskModel>().LogWarning(
+                "Saved {Folder} with classifier_pooling '{Pooling}'. This library reloads it as trained; transformers' {Architecture} ignores "
+                + "classifier_pooling and classifies the pooler output, which the folder lacks, so transformers initialises the pooler anew and predicts differently",
+                folder, BertConfigJson.NameOf(pooling), Model.Head.ArchitectureName);
+        }
     }
 
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>

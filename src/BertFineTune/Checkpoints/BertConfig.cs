@@ -63,6 +63,16 @@ public sealed record BertConfig
     /// <summary>Dropout before classification heads; null means <see cref="HiddenDropoutProb"/>.</summary>
     public double? ClassifierDropout { get; init; }
 
+    /// <summary>
+    /// What the sequence-classification and multiple-choice heads classify (<c>classifier_pooling</c>, the field
+    /// ModernBERT's config uses for the same choice): <see cref="PoolingMode.Pooler"/> (the default, and the value of a file
+    /// that omits the field: transformers' <c>BertFor…</c> behaviour), <see cref="PoolingMode.Cls"/>,
+    /// <see cref="PoolingMode.Mean"/> or <see cref="PoolingMode.Max"/>. Written to the file only when it is not the pooler.
+    /// transformers' BERT classes do not read this field: a folder saved with another pooling loads there with the pooler,
+    /// which such a model does not save, so transformers initialises it anew and runs the model differently.
+    /// </summary>
+    public PoolingMode ClassifierPooling { get; init; } = PoolingMode.Pooler;
+
     /// <summary>Label names by id (<c>id2label</c>); when the file has none, transformers' default of two labels (<c>LABEL_0</c>, <c>LABEL_1</c>).</summary>
     public IReadOnlyList<string> Labels { get; init; } = DefaultLabelNames(2);
 
@@ -191,6 +201,11 @@ public sealed record BertConfig
         {
             throw new BertConfigException(source, "problem_type",
                 $"problem_type {(int)problemType} is not a defined ProblemType; use one of {string.Join(", ", Enum.GetNames<ProblemType>())}.");
+        }
+        if (!Enum.IsDefined(ClassifierPooling))
+        {
+            throw new BertConfigException(source, "classifier_pooling",
+                $"classifier_pooling {(int)ClassifierPooling} is not a defined PoolingMode; use one of {string.Join(", ", Enum.GetNames<PoolingMode>())}.");
         }
         if (Labels.Count == 0)
         {

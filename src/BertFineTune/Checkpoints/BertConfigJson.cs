@@ -22,17 +22,32 @@ internal static class BertConfigJson
         [ProblemType.MultiLabelClassification] = "multi_label_classification",
     };
 
+    /// <summary>
+    /// <c>classifier_pooling</c> spellings: ModernBERT's <c>"cls"</c> and <c>"mean"</c> (<c>configuration_modernbert.py</c>,
+    /// <c>ModernBertConfig.__init__</c>), plus <c>"max"</c> and <c>"pooler"</c>, BERT's own pooled output.
+    /// </summary>
+    private static readonly IReadOnlyDictionary<PoolingMode, string> PoolingNames = new Dictionary<PoolingMode, string>
+    {
+        [PoolingMode.Pooler] = "pooler",
+        [PoolingMode.Cls] = "cls",
+        [PoolingMode.Mean] = "mean",
+        [PoolingMode.Max] = "max",
+    };
+
     private static readonly string[] KnownFields =
     [
         "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
         "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
         "initializer_range", "layer_norm_eps", "pad_token_id", "position_embedding_type", "classifier_dropout",
         "id2label", "label2id", "num_labels", "problem_type", "architectures", "model_type", "dtype", "torch_dtype",
-        "tie_word_embeddings", "is_decoder", "add_cross_attention",
+        "tie_word_embeddings", "is_decoder", "add_cross_attention", "classifier_pooling",
     ];
 
     /// <summary>The <c>problem_type</c> string transformers writes for <paramref name="problemType"/>.</summary>
     public static string NameOf(ProblemType problemType) => ProblemTypeNames[problemType];
+
+    /// <summary>The <c>classifier_pooling</c> string for <paramref name="pooling"/> (<c>pooler</c>, <c>cls</c>, <c>mean</c>, <c>max</c>).</summary>
+    public static string NameOf(PoolingMode pooling) => PoolingNames[pooling];
 
     /// <summary>Parses config JSON and validates the result; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="BertConfigException">The JSON is malformed, a field has the wrong type, or a value is invalid.</exception>
@@ -74,6 +89,7 @@ internal static class BertConfigJson
             PadTokenId = root.ContainsKey("pad_token_id") ? reader.Int("pad_token_id") : Defaults.PadTokenId,
             PositionEmbeddingType = reader.String("position_embedding_type") ?? Defaults.PositionEmbeddingType,
             ClassifierDropout = reader.Double("classifier_dropout") ?? Defaults.ClassifierDropout,
+            ClassifierPooling = reader.ClassifierPooling() ?? Defaults.ClassifierPooling,
             Labels = reader.Labels(),
             ProblemType = reader.ProblemType() ?? Defaults.ProblemType,
             Architectures = reader.StringList("architectures") ?? Defaults.Architectures,
@@ -99,6 +115,11 @@ internal static class BertConfigJson
         root["architectures"] = new JsonArray(config.Architectures.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
         root["attention_probs_dropout_prob"] = config.AttentionProbsDropoutProb;
         root["classifier_dropout"] = config.ClassifierDropout is { } c ? JsonValue.Create(c) : null;
+        // Absent means the pooler, so a config that keeps transformers' behaviour is written as transformers writes it.
+        if (config.ClassifierPooling != PoolingMode.Pooler)
+        {
+            root["classifier_pooling"] = NameOf(config.ClassifierPooling);
+        }
         if (config.DType is not null)
         {
             root["dtype"] = config.DType;
@@ -227,22 +248,28 @@ internal static class BertConfigJson
         }
 
         /// <summary><c>problem_type</c>, one of transformers' three spellings, or null when absent.</summary>
-        public ProblemType? ProblemType()
+        public ProblemType? ProblemType() => Spelled("problem_type", ProblemTypeNames, "");
+
+        /// <summary><c>classifier_pooling</c>, one of <see cref="PoolingNames"/>' spellings, or null when absent.</summary>
+        public PoolingMode? ClassifierPooling() => Spelled("classifier_pooling", PoolingNames, "; absent means pooler");
+
+        /// <summary>The value whose spelling <paramref name="field"/> holds, or null when the field is absent.</summary>
+        /// <exception cref="BertConfigException">The field holds another string (the message lists the spellings, then <paramref name="note"/>).</exception>
+        private T? Spelled<T>(string field, IReadOnlyDictionary<T, string> spellings, string note) where T : struct
         {
-            var name = String("problem_type");
+            var name = String(field);
             if (name is null)
             {
                 return null;
             }
-            foreach (var (problemType, spelling) in ProblemTypeNames)
+            foreach (var (value, spelling) in spellings)
             {
                 if (spelling == name)
                 {
-                    return problemType;
+                    return value;
                 }
             }
-            throw new BertConfigException(source, "problem_type",
-                $"problem_type '{name}' is not one of {string.Join(", ", ProblemTypeNames.Values)}.");
+            throw new BertConfigException(source, field, $"{field} '{name}' is not one of {string.Join(", ", spellings.Values)}{note}.");
         }
 
         /// <summary>id2label (keys "0".."n-1"), checked against label2id and num_labels; the default label names when absent, as transformers.</summary>

@@ -32,7 +32,7 @@ public sealed class FeatureExtractionHead : TaskHead
         using var scope = NewDisposeScope();
         var encoded = Encode(encoder, batch, options);
         var hidden = encoded.LastHiddenState;
-        var meanPooled = SentenceEmbeddingHead.Pool(hidden, batch.AttentionMask, PoolingMode.Mean);
+        var meanPooled = TokenPooling.Pool(hidden, batch.AttentionMask, PoolingMode.Mean);
         return CreateOutput(encoded, ("last_hidden_state", hidden), ("pooler_output", encoded.PoolerOutput),
             ("mean_pooled", meanPooled));
     }

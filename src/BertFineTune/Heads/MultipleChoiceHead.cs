@@ -7,28 +7,33 @@ namespace BertFineTune.Heads;
 
 /// <summary>
 /// Multiple choice (transformers' <c>BertForMultipleChoice</c>): inputs are [batch, choices, seq]; each choice is encoded
-/// separately, scored from its pooled first token, and the scores compete in a softmax over choices.
+/// separately and scored from one vector (the pooler output, as in transformers, or the [CLS] state, mean or max of its
+/// last hidden states: <see cref="BertConfig.ClassifierPooling"/>), and the scores compete in a softmax over choices.
 /// </summary>
 public sealed class MultipleChoiceHead : TaskHead
 {
     private readonly Dropout dropout;
     private readonly Linear classifier;
 
-    /// <summary>Creates the head for <paramref name="config"/>.</summary>
+    /// <summary>Creates the head for <paramref name="config"/> and its classifier pooling.</summary>
     public MultipleChoiceHead(BertConfig config) : base(nameof(MultipleChoiceHead))
     {
         ArgumentNullException.ThrowIfNull(config);
+        Pooling = config.ClassifierPooling;
         dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
         classifier = nn.Linear(config.HiddenSize, 1);
         Initialization.Init(classifier, config.InitializerRange);
         RegisterComponents();
     }
 
+    /// <summary>What each choice is scored from (<c>classifier_pooling</c>); <see cref="PoolingMode.Pooler"/> is transformers' behaviour.</summary>
+    public PoolingMode Pooling { get; }
+
     /// <inheritdoc />
     public override string ArchitectureName => "BertForMultipleChoice";
 
-    /// <inheritdoc />
-    public override bool UsesPooler => true;
+    /// <summary>Whether the encoder keeps its pooler: only for <see cref="PoolingMode.Pooler"/> (a checkpoint's pooler weights are otherwise reported unused).</summary>
+    public override bool UsesPooler => Pooling == PoolingMode.Pooler;
 
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
@@ -47,9 +52,13 @@ public sealed class MultipleChoiceHead : TaskHead
         var encoded = batch.EncoderOutput is { } cached
             ? Precomputed(encoder, cached, options)
             : encoder.Forward(Flatten(batch.InputIds)!, Flatten(batch.AttentionMask), Flatten(batch.TokenTypeIds), options);
-        var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!)).view(-1, choices);
+        var pooled = TokenPooling.Pool(encoded, Flatten(batch.AttentionMask), Pooling);
+        var logits = classifier.forward(dropout.forward(pooled)).view(-1, choices);
         var labels = batch.Target("labels");
         var loss = labels is null ? null : Losses.CrossEntropy(logits, labels.view(-1).to_type(ScalarType.Int64), batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
     }
+
+    /// <inheritdoc />
+    public override BertConfig DescribeInConfig(BertConfig config) => config with { ClassifierPooling = Pooling };
 }

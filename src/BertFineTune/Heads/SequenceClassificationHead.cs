@@ -6,21 +6,24 @@ using static TorchSharp.torch;
 namespace BertFineTune.Heads;
 
 /// <summary>
-/// Sentence (pair) classification or regression on the pooled first token (transformers'
-/// <c>BertForSequenceClassification</c>): cross-entropy for single-label, BCE-with-logits for multi-label, MSE for
-/// regression, with the problem type inferred exactly as transformers does when it is not set.
+/// Sentence (pair) classification or regression (transformers' <c>BertForSequenceClassification</c>): dropout and a
+/// linear layer on one vector per input, cross-entropy for single-label, BCE-with-logits for multi-label, MSE for
+/// regression, with the problem type inferred exactly as transformers does when it is not set. The vector is the pooler
+/// output, as in transformers, or the [CLS] state, mean or max of the last hidden states
+/// (<see cref="BertConfig.ClassifierPooling"/>).
 /// </summary>
 public sealed class SequenceClassificationHead : TaskHead
 {
     private readonly Dropout dropout;
     private readonly Linear classifier;
 
-    /// <summary>Creates the head for <paramref name="config"/>'s labels and problem type.</summary>
+    /// <summary>Creates the head for <paramref name="config"/>'s labels, problem type and classifier pooling.</summary>
     public SequenceClassificationHead(BertConfig config) : base(nameof(SequenceClassificationHead))
     {
         ArgumentNullException.ThrowIfNull(config);
         Labels = config.Labels;
         ProblemType = config.ProblemType;
+        Pooling = config.ClassifierPooling;
         dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
         classifier = nn.Linear(config.HiddenSize, config.NumLabels);
         Initialization.Init(classifier, config.InitializerRange);
@@ -33,11 +36,14 @@ public sealed class SequenceClassificationHead : TaskHead
     /// <summary>The configured problem type, or null to infer it from the labels and targets as transformers does.</summary>
     public ProblemType? ProblemType { get; }
 
+    /// <summary>What the classifier reads (<c>classifier_pooling</c>); <see cref="PoolingMode.Pooler"/> is transformers' behaviour.</summary>
+    public PoolingMode Pooling { get; }
+
     /// <inheritdoc />
     public override string ArchitectureName => "BertForSequenceClassification";
 
-    /// <inheritdoc />
-    public override bool UsesPooler => true;
+    /// <summary>Whether the encoder keeps its pooler: only for <see cref="PoolingMode.Pooler"/> (a checkpoint's pooler weights are otherwise reported unused).</summary>
+    public override bool UsesPooler => Pooling == PoolingMode.Pooler;
 
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
@@ -45,7 +51,7 @@ public sealed class SequenceClassificationHead : TaskHead
         ArgumentNullException.ThrowIfNull(batch);
         using var scope = NewDisposeScope();
         var encoded = Encode(encoder, batch, options);
-        var logits = classifier.forward(dropout.forward(encoded.PoolerOutput!));
+        var logits = classifier.forward(dropout.forward(TokenPooling.Pool(encoded, batch.AttentionMask, Pooling)));
         var labels = batch.Target("labels");
         var loss = labels is null ? null : Losses.SequenceClassification(logits, labels, ProblemType, batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
@@ -53,5 +59,5 @@ public sealed class SequenceClassificationHead : TaskHead
 
     /// <inheritdoc />
     public override BertConfig DescribeInConfig(BertConfig config) =>
-        config with { Labels = Labels, ProblemType = ProblemType };
+        config with { Labels = Labels, ProblemType = ProblemType, ClassifierPooling = Pooling };
 }

@@ -12,7 +12,8 @@ namespace BertFineTune.Training;
 /// The batches of a <see cref="BatchPlan"/> over in-memory examples, each carrying the frozen encoder's outputs for its
 /// examples (<see cref="BertBatch.EncoderOutput"/>), so the head trains without running the encoder. The encoder runs
 /// once per example, at the first batch asked for, in evaluation mode and without gradients; each example's last hidden
-/// state [tokens, hidden] and pooled output [hidden] are kept, and a batch pads them with zeros to its own length.
+/// state [tokens, hidden] and, when the encoder has a pooler, its pooled output [hidden] are kept; a batch pads the hidden
+/// states with zeros to its own length, which the batch's attention mask excludes from mean and max pooling.
 /// </summary>
 internal sealed class CachedFeatureBatches : BatchSource, IDisposable
 {

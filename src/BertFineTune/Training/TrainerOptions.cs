@@ -115,8 +115,9 @@ public sealed record TrainerOptions
 
     /// <summary>
     /// With <see cref="FreezeEncoder"/>, run the encoder once per example (in evaluation mode, without gradients, so
-    /// without encoder dropout) and train the head for every epoch on the cached last hidden states and pooled outputs.
-    /// Needs in-memory examples (<c>Train(ExampleSource…)</c> with <see cref="Data.InMemoryExamples"/>); otherwise the
+    /// without encoder dropout) and train the head for every epoch on the cached last hidden states and, when the head
+    /// reads the pooler (<see cref="Checkpoints.BertConfig.ClassifierPooling"/>), pooled outputs; cls, mean and max
+    /// pooling pool the cached hidden states with each batch's attention mask. Needs in-memory examples (<c>Train(ExampleSource…)</c> with <see cref="Data.InMemoryExamples"/>); otherwise the
     /// trainer logs why and runs the encoder on every batch. The cache holds [tokens, hidden] floats per example.
     /// </summary>
     public bool CacheEncoderFeatures { get; init; }

@@ -517,6 +517,7 @@ public class BertConfigTests
         LayerNormEps = 1e-6,
         PadTokenId = 7,
         ClassifierDropout = 0.3,
+        ClassifierPooling = PoolingMode.Max,
         Labels = ["x", "y", "z"],
         ProblemType = ProblemType.MultiLabelClassification,
         Architectures = ["BertForSequenceClassification"],
@@ -548,6 +549,7 @@ public class BertConfigTests
         Assert.Equal(7, loaded.PadTokenId);
         Assert.Equal("absolute", loaded.PositionEmbeddingType);
         Assert.Equal(0.3, loaded.ClassifierDropout);
+        Assert.Equal(PoolingMode.Max, loaded.ClassifierPooling);
         Assert.Equal(["x", "y", "z"], loaded.Labels);
         Assert.Equal(ProblemType.MultiLabelClassification, loaded.ProblemType);
         Assert.Equal(["BertForSequenceClassification"], loaded.Architectures);
@@ -1057,5 +1059,89 @@ public class BertConfigTests
 
         Assert.Equal("hidden_size", error.Field);
         Assert.Contains("16", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// <c>classifier_pooling</c> spellings: ModernBERT's <c>"cls"</c> and <c>"mean"</c> (configuration_modernbert.py,
+    /// ModernBertConfig.__init__, which refuses any other value), and this library's <c>"max"</c> and <c>"pooler"</c>
+    /// (docs/file-formats.md), with the <see cref="PoolingMode"/> each means.
+    /// </summary>
+    private static readonly Dictionary<string, PoolingMode> PoolingSpellings = new(StringComparer.Ordinal)
+    {
+        ["pooler"] = PoolingMode.Pooler,
+        ["cls"] = PoolingMode.Cls,
+        ["mean"] = PoolingMode.Mean,
+        ["max"] = PoolingMode.Max,
+    };
+
+    public static TheoryData<string, PoolingMode> ClassifierPoolingSpellings()
+    {
+        var data = new TheoryData<string, PoolingMode>();
+        foreach (var (spelling, pooling) in PoolingSpellings)
+        {
+            data.Add(spelling, pooling);
+        }
+        return data;
+    }
+
+    [Fact]
+    public void Every_pooling_has_a_classifier_pooling_spelling()
+    {
+        Assert.Equal(Enum.GetValues<PoolingMode>().Order(), PoolingSpellings.Values.Order());
+    }
+
+    [Theory]
+    [MemberData(nameof(ClassifierPoolingSpellings))]
+    public void Each_classifier_pooling_spelling_is_read_as_its_pooling(string spelling, PoolingMode pooling)
+    {
+        Assert.Equal(pooling, BertConfig.Parse($$"""{"classifier_pooling": "{{spelling}}"}""").ClassifierPooling);
+    }
+
+    [Theory]
+    [MemberData(nameof(ClassifierPoolingSpellings))]
+    public void Each_pooling_but_the_pooler_is_written_and_read_back_the_pooler_leaves_the_field_out(string spelling, PoolingMode pooling)
+    {
+        var json = (TinyModels.Config() with { ClassifierPooling = pooling }).ToJson();
+        using var document = JsonDocument.Parse(json);
+
+        bool written = document.RootElement.TryGetProperty("classifier_pooling", out var field);
+        // Absent means the pooler, so configs that keep transformers' behaviour are written as transformers writes them.
+        Assert.Equal(pooling != PoolingMode.Pooler, written);
+        if (written)
+        {
+            Assert.Equal(spelling, field.GetString());
+        }
+        Assert.Equal(pooling, BertConfig.Parse(json).ClassifierPooling);
+    }
+
+    [Theory]
+    [MemberData(nameof(FixtureModels))]
+    public void A_transformers_config_without_the_field_pools_with_the_pooler(string model)
+    {
+        Assert.False(ReadFixtureJson(model).TryGetProperty("classifier_pooling", out _));
+
+        Assert.Equal(PoolingMode.Pooler, BertConfig.Load(ConfigPath(model)).ClassifierPooling);
+    }
+
+    [Theory]
+    [InlineData("\"avg\"", "'avg' is not one of pooler, cls, mean, max")]
+    [InlineData("\"Mean\"", "'Mean' is not one of pooler, cls, mean, max")]
+    [InlineData("\"CLS\"", "'CLS' is not one of pooler, cls, mean, max")]
+    [InlineData("1", "classifier_pooling must be a string, found 1")]
+    public void An_unknown_classifier_pooling_is_refused_naming_the_field_and_the_allowed_values(string value, string message)
+    {
+        var error = ParseFails($$"""{"classifier_pooling": {{value}}}""");
+
+        Assert.Equal("classifier_pooling", error.Field);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_refuses_a_classifier_pooling_outside_the_enum()
+    {
+        var error = Assert.Throws<BertConfigException>(() => (TinyModels.Config() with { ClassifierPooling = (PoolingMode)9 }).Validate());
+
+        Assert.Equal("classifier_pooling", error.Field);
+        Assert.Contains("Pooler, Cls, Mean, Max", error.Message, StringComparison.Ordinal);
     }
 }

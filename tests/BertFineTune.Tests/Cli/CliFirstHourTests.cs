@@ -100,6 +100,8 @@ public class CliFirstHourTests
         // SaveStrategy of the CLI (src/BertFineTune.Cli/RunOptions.cs), transformers' save_strategy values.
         { "train", "--save-strategy", "sometimes", "No, Steps, Epoch" },
         { "predict", "--aggregation", "Best", string.Join(", ", Enum.GetNames<AggregationStrategy>()) },
+        // PoolingMode of the library (src/BertFineTune/Checkpoints/PoolingMode.cs), in declaration order.
+        { "train", "--pooling", "avg", "Pooler, Cls, Mean, Max" },
     };
 
     [Theory]
@@ -150,7 +152,7 @@ public class CliFirstHourTests
     {
         "batch size 0", "epochs 0", "label smoothing 1", "warm-up ratio 1.5", "layer-wise decay 0", "save steps with epoch saving",
         "eval steps without validation", "max length beyond the model", "freeze layers beyond the model", "unknown extension",
-        "head of another shape", "bad row", "missing training file", "malformed config", "damaged weights",
+        "head of another shape", "bad row", "missing training file", "malformed config", "damaged weights", "pooling for entities",
     };
 
     [Theory]
@@ -239,6 +241,11 @@ public class CliFirstHourTests
                 var weights = Path.Combine(damaged, "model.safetensors");
                 File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..100]);
                 @case = (OnModel(damaged), 1, $"error: {weights}: ", "hint: the weights file is damaged or incomplete");
+                break;
+            case "pooling for entities":
+                @case = (["train", "--task", "Ner", "--model", bertModel, "--train", temp.File("none.conll"), "--labels", "O,B-PER",
+                    "--output", temp.File("out"), "--pooling", "Mean"], 2,
+                    "error: --pooling applies to Classification, PairClassification, MultiLabel and Regression; Ner predicts per token, not per text.", UsageHint);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(name), name, null);

@@ -155,6 +155,26 @@ public class CliTests
     }
 
     [Fact]
+    public void Train_with_pooling_saves_classifier_pooling_and_info_shows_it()
+    {
+        using var temp = new TempFolder();
+        var train = WriteCsv(temp, "train.csv", Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? $"positive,a joy to watch {i}" : $"negative,dull and long {i}").ToArray());
+
+        var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
+            "--labels", "negative,positive", "--output", temp.File("out"), "--max-steps", "1", "--batch-size", "4", "--pooling", "mean",
+            "--freeze-encoder");
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        using (var config = JsonDocument.Parse(File.ReadAllText(temp.File("out/config.json"))))
+        {
+            Assert.Equal("mean", config.RootElement.GetProperty("classifier_pooling").GetString());
+        }
+        var info = CliRunner.Run(null, "info", "--model", temp.File("out"));
+        Assert.Equal(0, info.ExitCode);
+        Assert.Matches(@"classifier pooling\s+mean", info.Output);
+    }
+
+    [Fact]
     public void Train_reads_conll_for_named_entities()
     {
         using var temp = new TempFolder();

@@ -1,3 +1,4 @@
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Heads;
 using BertFineTune.Modeling;
@@ -26,13 +27,20 @@ public class FeatureCacheTests
         return () => model.Encoder.SequencesEncoded - start;
     }
 
-    [Fact]
-    public void With_dropout_zero_cached_features_train_the_head_to_the_same_losses()
+    [Theory]
+    [InlineData(PoolingMode.Pooler)]
+    [InlineData(PoolingMode.Cls)]
+    [InlineData(PoolingMode.Mean)]
+    [InlineData(PoolingMode.Max)]
+    public void With_dropout_zero_cached_features_train_the_head_to_the_same_losses(PoolingMode pooling)
     {
+        // Lengths 3 to 12 in batches of 4, padded to a multiple of 4: mean and max pool over batches with padding, whose
+        // cached hidden states are zeros the attention mask must drop.
         var examples = new InMemoryExamples(TrainingKit.Examples(10, minLength: 3, maxLength: 12));
         var evaluation = new InMemoryExamples(TrainingKit.Examples(5, seed: 9));
-        using var recomputed = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
-        using var cached = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
+        var config = TrainingKit.Config(dropout: 0.0) with { ClassifierPooling = pooling };
+        using var recomputed = TrainingKit.Model(config);
+        using var cached = TrainingKit.Model(config);
         var evaluateEveryEpoch = new Func<bool, TrainerOptions>(cache => Options(cache) with { EvaluateEveryEpoch = true });
 
         var expected = new Trainer(recomputed, evaluateEveryEpoch(false)).Train(examples, evaluation);
