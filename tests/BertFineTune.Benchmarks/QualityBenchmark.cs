@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BertFineTune.Builder;
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Tokenization;
@@ -45,7 +46,8 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
     private string Sentences(string file) => Path.Combine(datasets, "sentence-classification", file);
 
     /// <summary>The tasks by name, in the order they run.</summary>
-    public IReadOnlyList<string> TaskNames { get; } = ["sst2", "sst5", "trec", "subj", "cr", "mpqa", "mrpc", "stsb", "conll2003"];
+    public IReadOnlyList<string> TaskNames { get; } =
+        ["sst2", "sst2-fp32", "sst2-frozen", "sst5", "trec", "subj", "cr", "mpqa", "mrpc", "stsb", "conll2003"];
 
     /// <summary>Runs <paramref name="tasks"/>, printing each result as it comes.</summary>
     public void Run(IReadOnlyList<string> tasks)
@@ -57,6 +59,21 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
                 case "sst2":
                     SentenceTask("SST-2", Labels(2), Sentences("stsa.binary.train"), Sentences("stsa.binary.dev"), Sentences("stsa.binary.test"),
                         new TaskHyperParameters(3, 5e-5, 32, 128), Published.Sst2);
+                    break;
+                case "sst2-fp32":
+                    // The same fine-tuning in float32, to compare accuracy and time with the mixed-precision row.
+                    SentenceTask("SST-2", Labels(2), Sentences("stsa.binary.train"), Sentences("stsa.binary.dev"), Sentences("stsa.binary.test"),
+                        new TaskHyperParameters(3, 5e-5, 32, 128), Published.Sst2, setting: "fine-tuned, float32", mixed: false);
+                    break;
+                case "sst2-frozen":
+                    // Feature extraction: the encoder frozen and run once per example (cached), only the head trained, for each
+                    // pooling of the encoder's output (all-MiniLM-L6-v2 was trained for mean pooling, not its pooler).
+                    foreach (var pooling in new[] { PoolingMode.Pooler, PoolingMode.Cls, PoolingMode.Mean, PoolingMode.Max })
+                    {
+                        SentenceTask("SST-2", Labels(2), Sentences("stsa.binary.train"), Sentences("stsa.binary.dev"), Sentences("stsa.binary.test"),
+                            new TaskHyperParameters(10, 1e-3, 32, 128, WeightDecay: 0), Published.Sst2, setting: $"frozen + cache, {pooling.ToString().ToLowerInvariant()} pooling",
+                            pooling: pooling, frozen: true);
+                    }
                     break;
                 case "sst5":
                     SentenceTask("SST-5", Labels(5), Sentences("stsa.fine.train"), Sentences("stsa.fine.dev"), Sentences("stsa.fine.test"),
@@ -94,7 +111,8 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
 
     /// <summary>Reads "LABEL sentence" lines; splits 90/10 (seed 1234) when a split is missing.</summary>
     private void SentenceTask(string name, string[] labels, string trainFile, string? dev, string? test, TaskHyperParameters hp,
-        IReadOnlyList<PublishedScore> published, Encoding? encoding = null)
+        IReadOnlyList<PublishedScore> published, Encoding? encoding = null, string setting = "fine-tuned", bool? mixed = null,
+        PoolingMode? pooling = null, bool frozen = false)
     {
         var schema = LabelSchema.SingleLabel(labels);
         IReadOnlyList<TextExample> Read(string file) => LabelPrefixedLineReader.Read(file, schema, BadRowPolicy.Throw, encoding).Items;
@@ -109,7 +127,8 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
             devExamples = Read(dev);
         }
         var testExamples = test is null ? null : Read(test);
-        Classify(name, labels, train, devExamples, testExamples, hp, published, "accuracy");
+        Classify(name, labels, train, devExamples, testExamples, hp, published, "accuracy", setting: setting, mixed: mixed, pooling: pooling,
+            frozen: frozen);
     }
 
     private void PairTask(string name, string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
@@ -147,12 +166,13 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
     }
 
     private void Classify(string name, string[] labels, IReadOnlyList<TextExample> train, IReadOnlyList<TextExample> dev,
-        IReadOnlyList<TextExample>? test, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published, string metric, string? extraMetric = null)
+        IReadOnlyList<TextExample>? test, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published, string metric, string? extraMetric = null,
+        string setting = "fine-tuned", bool? mixed = null, PoolingMode? pooling = null, bool frozen = false)
     {
         var metrics = extraMetric is null ? TaskMetrics.SingleLabel() : WithBinaryF1(TaskMetrics.SingleLabel());
-        Train(name, "fine-tuned", Take(train).Count, hp, published, metric, b => b.WithSequenceClassification(labels),
+        Train(name, setting, Take(train).Count, hp, published, metric, b => b.WithSequenceClassification(labels, pooling),
             tokenizer => (Encode(train, tokenizer, hp), Encode(dev, tokenizer, hp), test is null ? null : Encode(test, tokenizer, hp)), metrics,
-            extraMetric);
+            extraMetric, frozen ? o => o with { FreezeEncoder = true, CacheEncoderFeatures = true } : null, mixed);
     }
 
     /// <summary>Adds the F1 of class 1 (MRPC's "paraphrase", GLUE's F1) to the single-label metrics.</summary>
@@ -210,11 +230,11 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
         Func<BertModelBuilder, BertModelBuilder> head,
         Func<BertTokenizer, (List<EncodedExample> Train, List<EncodedExample> Dev, List<EncodedExample>? Test)> encode,
         Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>> metrics, string? extraMetric = null,
-        Func<TrainerOptions, TrainerOptions>? adjust = null)
+        Func<TrainerOptions, TrainerOptions>? adjust = null, bool? mixed = null)
     {
         TorchSharp.torch.random.manual_seed(Seed);
         var builder = head(BertModelBuilder.FromPretrained(model));
-        if (mixedPrecision)
+        if (mixed ?? mixedPrecision)
         {
             builder = builder.UseMixedPrecision();
         }
@@ -278,17 +298,28 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
         public double SecondsPerEpoch(double totalSeconds, int epochs) => (totalSeconds - _evaluating.TotalSeconds) / Math.Max(1, epochs);
     }
 
-    /// <summary>The table as Markdown, one row per task and setting, with the published scores beside ours.</summary>
+    /// <summary>
+    /// The results as Markdown: one row per task and setting, then the published scores of comparable models, once per task.
+    /// </summary>
     public string Markdown()
     {
         var text = new StringBuilder();
-        text.AppendLine("| task | setting | metric | dev | test | s/epoch | epochs | train examples | published (model, split, score, source) |");
+        text.AppendLine("| task | setting | metric | dev | test | s/epoch | epochs | train examples | hyper-parameters |");
         text.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |");
         foreach (var r in _rows)
         {
-            var published = string.Join("; ", r.Published.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Model} {p.Split} {p.Value:F1} ({p.Source})")));
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Task} | {r.Setting} | {r.Metric} | {r.Dev:F1} | {(r.Test is { } t ? t.ToString("F1", CultureInfo.InvariantCulture) : "—")} | {r.SecondsPerEpoch:F0} | {r.Epochs} | {r.TrainExamples} | {published} |"));
+                $"| {r.Task} | {r.Setting} | {r.Metric} | {r.Dev:F1} | {(r.Test is { } t ? t.ToString("F1", CultureInfo.InvariantCulture) : "—")} | {r.SecondsPerEpoch:F0} | {r.Epochs} | {r.TrainExamples} | {r.HyperParameters} |"));
+        }
+        text.AppendLine();
+        text.AppendLine("| task | comparable model | split | published | source |");
+        text.AppendLine("| --- | --- | --- | ---: | --- |");
+        foreach (var (task, published) in _rows.GroupBy(r => r.Task).Select(g => (g.Key, g.First().Published)))
+        {
+            foreach (var p in published)
+            {
+                text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {task} | {p.Model} | {p.Split} | {p.Value:F1} | {p.Source} |"));
+            }
         }
         return text.ToString();
     }
