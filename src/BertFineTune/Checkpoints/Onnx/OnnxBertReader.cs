@@ -148,10 +148,10 @@ internal static class OnnxBertReader
     {
         T Required<T>(T? value, string field, string how) where T : struct =>
             value ?? throw new OnnxImportException(graph.FilePath, null,
-                $"the graph does not show {field} ({how}); pass a config.json (--config) that gives it.");
+                $"the graph does not show {field} ({how}); pass a config.json that gives it.");
         string RequiredText(string? value, string field, string how) =>
             value ?? throw new OnnxImportException(graph.FilePath, null,
-                $"the graph does not show {field} ({how}); pass a config.json (--config) that gives it.");
+                $"the graph does not show {field} ({how}); pass a config.json that gives it.");
 
         int heads = Required(facts.NumAttentionHeads, "num_attention_heads",
             "no Reshape of a query/key/value projection into [.., heads, head_size] and no attention-score scale was found");
