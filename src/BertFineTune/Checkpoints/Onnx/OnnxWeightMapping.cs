@@ -68,7 +68,8 @@ internal static partial class OnnxWeightMapping
 
         foreach (var (name, tensor) in graph.Initializers)
         {
-            if (OnnxGraphChecks.IsWeightCandidate(tensor) && KeyOf(name) is { } key)
+            // A named parameter may have one element (the bias of a one-label classifier): its name says it is a weight.
+            if (OnnxGraph.IsFloat(tensor) && KeyOf(name) is { } key)
             {
                 Add(key, new OnnxWeight(name, tensor, false, "by name"));
             }
