@@ -51,8 +51,9 @@ internal static class OnnxBertReader
         var given = configFile is null ? null : BertConfig.Load(configFile);
         var graph = OnnxGraph.Load(onnxFile);
         OnnxGraphChecks.RefuseFusedOrQuantized(graph);
-        var weights = OnnxWeightMapping.Map(graph);
+        var (weights, unmapped) = OnnxWeightMapping.Map(graph);
         var facts = OnnxConfigInference.Infer(graph, weights);
+        OnnxWeightMapping.RefuseUnmapped(graph, unmapped);
         var notes = new List<string>();
 
         // The decoder of a masked-LM head is tied to the word embeddings unless the file holds a different matrix.

@@ -50,10 +50,15 @@ internal static partial class OnnxWeightMapping
         return key == "cls.predictions.decoder.bias" ? "cls.predictions.bias" : key;
     }
 
-    /// <summary>Maps every weight of <paramref name="graph"/>: key → source.</summary>
-    /// <exception cref="OnnxImportException">A weight no rule maps, two initializers for one key, or a Gemm that scales its inputs.</exception>
-    public static Dictionary<string, OnnxWeight> Map(OnnxGraph graph)
+    /// <summary>
+    /// Maps every weight of <paramref name="graph"/>: key → source, and the names of the float weights no rule maps
+    /// (refused by <see cref="RefuseUnmapped"/> once the graph is known to be BERT, so a graph of another model is
+    /// called that rather than listed weight by weight).
+    /// </summary>
+    /// <exception cref="OnnxImportException">Two initializers for one key, or a Gemm that scales its inputs.</exception>
+    public static (Dictionary<string, OnnxWeight> Weights, List<string> Unmapped) Map(OnnxGraph graph)
     {
+        var unmapped = new List<string>();
         var result = new Dictionary<string, OnnxWeight>(StringComparer.Ordinal);
         void Add(string key, OnnxWeight weight)
         {
@@ -85,31 +90,48 @@ internal static partial class OnnxWeightMapping
             var found = FollowToBias(graph, name, tensor);
             if (found is null)
             {
-                var readers = graph.Consumers(name).Select(graph.Describe).ToList();
-                throw new OnnxImportException(graph.FilePath, $"initializer '{name}' [{string.Join(", ", tensor.Dims)}]",
-                    "is a float weight that no rule maps to a BERT parameter (it is not named after one, and is not a MatMul/Gemm weight whose "
-                    + $"bias is a named '….bias' initializer; read by {(readers.Count == 0 ? "no node" : string.Join(", ", readers))}). "
-                    + "Only BERT models exported by torch.onnx or optimum are imported; export the transformers model again without renaming or "
-                    + "folding its biases.");
+                unmapped.Add(name);
+                continue;
             }
             Add(found.Value.Key, found.Value.Weight);
         }
-        return result;
+        return (result, unmapped);
     }
 
-    /// <summary>Rules 2 and 3: the key of a weight read by a MatMul or Gemm whose bias is named.</summary>
-    private static (string Key, OnnxWeight Weight)? FollowToBias(OnnxGraph graph, string name, TensorProto tensor)
+    /// <summary>Throws for the first of <paramref name="unmapped"/>, naming it, its shape and the nodes that read it.</summary>
+    /// <exception cref="OnnxImportException">Always, when <paramref name="unmapped"/> is not empty.</exception>
+    public static void RefuseUnmapped(OnnxGraph graph, IReadOnlyList<string> unmapped)
+    {
+        if (unmapped.Count == 0)
+        {
+            return;
+        }
+        var name = unmapped[0];
+        var tensor = graph.Constant(name)!;
+        var readers = graph.Consumers(name).Select(graph.Describe).ToList();
+        throw new OnnxImportException(graph.FilePath, $"initializer '{name}' [{string.Join(", ", tensor.Dims)}]",
+            "is a float weight that no rule maps to a BERT parameter (it is not named after one, and is not a MatMul/Gemm weight whose "
+            + $"bias is a named '….bias' initializer; read by {(readers.Count == 0 ? "no node" : string.Join(", ", readers))})"
+            + (unmapped.Count > 1 ? $"; {unmapped.Count - 1} more such weight(s)" : "") + ". "
+            + "Only BERT models exported by torch.onnx or optimum are imported; export the transformers model again without renaming or "
+            + "folding its biases.");
+    }
+
+    /// <summary>Rules 2 and 3: the key of a weight read by a MatMul or Gemm (directly or through a Cast) whose bias is named.</summary>
+    private static (string Key, OnnxWeight Weight)? FollowToBias(OnnxGraph graph, string initializer, TensorProto tensor)
     {
         if (tensor.Dims.Count != 2)
         {
             return null;
         }
-        foreach (var reader in graph.Consumers(name))
+        // A half-precision weight may reach its MatMul through a Cast to float (mixed-precision converters insert one).
+        var readers = graph.Consumers(initializer).SelectMany(n => n.OpType == "Cast" ? graph.Consumers(n.Output[0]).Select(c => (Node: c, Value: n.Output[0])) : [(n, initializer)]);
+        foreach (var (reader, name) in readers)
         {
             if (reader.OpType == "MatMul" && reader.Input.Count == 2 && reader.Input[1] == name
                 && BiasAfter(graph, reader.Output[0]) is { } key)
             {
-                return (WeightKeyOf(key), new OnnxWeight(name, tensor, true, $"MatMul weight of {key}"));
+                return (WeightKeyOf(key), new OnnxWeight(initializer, tensor, true, $"MatMul weight of {key}"));
             }
             if (reader.OpType == "Transpose" && IsMatrixTranspose(reader))
             {
@@ -117,7 +139,7 @@ internal static partial class OnnxWeightMapping
                 {
                     if (BiasAfter(graph, matMul.Output[0]) is { } transposedKey)
                     {
-                        return (WeightKeyOf(transposedKey), new OnnxWeight(name, tensor, false, $"transposed MatMul weight of {transposedKey}"));
+                        return (WeightKeyOf(transposedKey), new OnnxWeight(initializer, tensor, false, $"transposed MatMul weight of {transposedKey}"));
                     }
                 }
             }
@@ -131,7 +153,7 @@ internal static partial class OnnxWeightMapping
                         "scales or transposes its inputs (alpha, beta or transA), which a Linear layer's export never does; export the model again without graph surgery.");
                 }
                 bool transB = OnnxGraph.IntAttribute(reader, "transB", 0) != 0;
-                return (WeightKeyOf(gemmBias), new OnnxWeight(name, tensor, !transB, $"Gemm weight of {gemmBias}"));
+                return (WeightKeyOf(gemmBias), new OnnxWeight(initializer, tensor, !transB, $"Gemm weight of {gemmBias}"));
             }
         }
         return null;
