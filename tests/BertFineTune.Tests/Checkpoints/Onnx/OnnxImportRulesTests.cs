@@ -271,4 +271,35 @@ public sealed class OnnxImportRulesTests
         Assert.Throws<IOException>(() => OnnxImport.ImportFolder(temp.File("missing.onnx"), SeqCls, temp.File("taken")));
         Assert.Equal("mine", File.ReadAllText(temp.File("taken/keep.txt")));
     }
+
+    [Fact]
+    public void The_builder_imports_an_onnx_file_straight_into_the_model()
+    {
+        using var temp = new TempFolder();
+        var onnx = TorchOnnxExport.Write(SeqCls, temp.File("export"));
+
+        using var imported = BertModelBuilder.FromOnnx(onnx, Path.Combine(SeqCls, "tokenizer.json"), Path.Combine(SeqCls, "config.json")).Build();
+        using var reference = BertModelBuilder.FromPretrained(SeqCls).Build();
+
+        Assert.True(imported.Model.LoadReport!.IsExactMatch, imported.Model.LoadReport.ToString());
+        Assert.Equal(["negative", "neutral", "positive"], imported.Labels);
+        Assert.Equal(reference.Tokenizer.VocabularySize, imported.Tokenizer.VocabularySize);
+        var expected = reference.Model.state_dict();
+        foreach (var (name, value) in imported.Model.state_dict())
+        {
+            Assert.True(expected[name].eq(value).all().item<bool>(), $"{name} differs from the fixture");
+        }
+    }
+
+    [Fact]
+    public void The_builder_puts_a_new_head_on_an_imported_encoder_and_reports_it_new()
+    {
+        using var temp = new TempFolder();
+        var onnx = TorchOnnxExport.Write(Fixtures.Model("bert_model"), temp.File("export"));
+
+        using var model = BertModelBuilder.FromOnnx(onnx, Fixtures.Model("bert_model")).WithSequenceClassification(["no", "yes"]).Build();
+
+        Assert.Equal(["classifier.bias", "classifier.weight"], model.Model.LoadReport!.MissingKeys);
+        Assert.Empty(model.Model.LoadReport.UnexpectedKeys);
+    }
 }
