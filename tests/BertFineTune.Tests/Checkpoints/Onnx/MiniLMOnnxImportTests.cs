@@ -92,9 +92,9 @@ public sealed class MiniLMOnnxImportTests(MiniLMImportFixture minilm, ITestOutpu
             using var scope = NewDisposeScope();
             var batch = sentences.Skip(start).Take(BatchSize).ToList();
             var encoded = model.Tokenizer.EncodeBatch(batch, options: new EncodingOptions { Padding = PaddingStrategy.Longest });
-            var ids = Stack(encoded, e => e.Ids);
-            var mask = Stack(encoded, e => e.AttentionMask);
-            var types = Stack(encoded, e => e.TypeIds);
+            var ids = OnnxImportHeadTests.Stack(encoded, e => e.Ids);
+            var mask = OnnxImportHeadTests.Stack(encoded, e => e.AttentionMask);
+            var types = OnnxImportHeadTests.Stack(encoded, e => e.TypeIds);
             var reference = ort.Run(new Dictionary<string, Tensor> { ["input_ids"] = ids, ["attention_mask"] = mask, ["token_type_ids"] = types });
             Tensor hidden, pooled;
             using (no_grad())
@@ -113,7 +113,4 @@ public sealed class MiniLMOnnxImportTests(MiniLMImportFixture minilm, ITestOutpu
         Assert.True(hiddenMax <= 1e-5, $"last_hidden_state differs from ONNX Runtime by {hiddenMax}");
         Assert.True(poolerMax <= 1e-5, $"pooler_output differs from ONNX Runtime by {poolerMax}");
     }
-
-    private static Tensor Stack(BatchEncoding encoded, Func<EncodedText, IReadOnlyList<int>> field) =>
-        tensor(encoded.Encodings.SelectMany(e => field(e).Select(v => (long)v)).ToArray(), [encoded.Encodings.Count, encoded.Encodings[0].Length]);
 }

@@ -123,6 +123,7 @@ public sealed class OnnxImportHeadTests(ITestOutputHelper output)
         return (Shape3(Stack(pairs, e => e.Ids)), Shape3(Stack(pairs, e => e.AttentionMask)), Shape3(Stack(pairs, e => e.TypeIds)));
     }
 
-    private static Tensor Stack(BatchEncoding encoded, Func<EncodedText, IReadOnlyList<int>> field) =>
+    /// <summary>One field of a padded batch encoding as a [batch, length] int64 tensor.</summary>
+    internal static Tensor Stack(BatchEncoding encoded, Func<EncodedText, IReadOnlyList<int>> field) =>
         tensor(encoded.Encodings.SelectMany(e => field(e).Select(v => (long)v)).ToArray(), [encoded.Encodings.Count, encoded.Encodings[0].Length]);
 }

@@ -50,13 +50,11 @@ internal sealed class TorchOnnxExport
     private readonly IReadOnlyDictionary<string, float[]> _weights;
     private readonly IReadOnlyDictionary<string, long[]> _shapes;
     private readonly ExportOptions _options;
-    private readonly string _folder;
     private readonly MemoryStream _external = new();
     private int _next;
 
-    private TorchOnnxExport(string folder, BertConfig config, IReadOnlyDictionary<string, float[]> weights, IReadOnlyDictionary<string, long[]> shapes, ExportOptions options)
+    private TorchOnnxExport(BertConfig config, IReadOnlyDictionary<string, float[]> weights, IReadOnlyDictionary<string, long[]> shapes, ExportOptions options)
     {
-        _folder = folder;
         _config = config;
         _weights = weights;
         _shapes = shapes;
@@ -87,7 +85,7 @@ internal sealed class TorchOnnxExport
         options ??= new ExportOptions();
         options = options with { Prefix = options.Prefix ?? (config.Architectures[0] == "BertModel" ? "" : "bert.") };
         Directory.CreateDirectory(folder);
-        var export = new TorchOnnxExport(folder, config, values, shapes, options);
+        var export = new TorchOnnxExport(config, values, shapes, options);
         export.Build();
         edit?.Invoke(export._graph);
         var model = new ModelProto
@@ -361,9 +359,9 @@ internal sealed class TorchOnnxExport
     private string FloatConstant(float value) =>
         ConstantNode(new TensorProto { DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(BitConverter.GetBytes(value)) });
 
-    private string ConstantNode(TensorProto value)
+    private string ConstantNode(TensorProto value, string? output = null)
     {
-        var output = (_next++).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        output ??= (_next++).ToString(System.Globalization.CultureInfo.InvariantCulture);
         _graph.Node.Add(new NodeProto
         {
             OpType = "Constant",
@@ -405,14 +403,7 @@ internal sealed class TorchOnnxExport
         if (_options.WeightsAsConstants)
         {
             tensor.Name = "";
-            _graph.Node.Add(new NodeProto
-            {
-                OpType = "Constant",
-                Name = $"Constant_{_graph.Node.Count}",
-                Output = { name },
-                Attribute = { new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = tensor } },
-            });
-            return name;
+            return ConstantNode(tensor, name);
         }
         _graph.Initializer.Add(tensor);
         return _options.Float16 ? CastToFloat(name) : name;
