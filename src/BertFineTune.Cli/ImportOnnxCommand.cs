@@ -70,10 +70,12 @@ internal sealed class ImportOnnxCommand : Command<ImportOnnxSettings>
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // A folder that does not load is of no use to the other commands: take back what this command wrote.
-            if (!existed)
+            // A folder that does not load is of no use to the other commands: take back what this command wrote (an empty
+            // folder given as --output stays, empty).
+            Directory.Delete(settings.Output!, recursive: true);
+            if (existed)
             {
-                Directory.Delete(settings.Output!, recursive: true);
+                Directory.CreateDirectory(settings.Output!);
             }
             throw new CliException(ErrorKind.Model, $"the imported folder does not load: {e.Message}", e);
         }

@@ -83,6 +83,10 @@ internal sealed class OnnxGraph
         {
             throw new FileNotFoundException($"ONNX file not found: {path}", path);
         }
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("Reading ONNX raw_data (little-endian by the ONNX spec) needs a little-endian machine.");
+        }
         ModelProto model;
         try
         {
@@ -158,10 +162,6 @@ internal sealed class OnnxGraph
                 TensorProto.Types.DataType.Bfloat16 => MemoryMarshal.Cast<byte, ushort>(bytes).ToArray().Select(FromBFloat16).ToArray(),
                 _ => throw NotFloat(tensor, what),
             };
-            if (!BitConverter.IsLittleEndian)
-            {
-                throw new PlatformNotSupportedException("Reading ONNX raw_data needs a little-endian machine.");
-            }
         }
         else
         {

@@ -43,9 +43,38 @@ public sealed class OnnxImportHeadTests(ITestOutputHelper output)
         var onnx = TorchOnnxExport.Write(Fixtures.Model(fixture), temp.File("export"));
         var folder = temp.File("imported");
         OnnxImport.ImportFolder(onnx, Fixtures.Model(fixture), folder);
+        AssertMatchesOnnxRuntime(onnx, folder, fixture);
+    }
+
+    /// <summary>
+    /// The activation is read off the feed-forward pattern and the LayerNorm epsilon off the opset-17 operator's attribute;
+    /// ONNX Runtime running the pattern agreeing with BertFineTune running the named activation shows the name is right
+    /// (activations.py: GELUActivation for gelu, NewGELUActivation for gelu_new, ReLU for relu).
+    /// </summary>
+    [Theory]
+    [InlineData("gelu", false)]
+    [InlineData("gelu_new", false)]
+    [InlineData("relu", false)]
+    [InlineData("gelu", true)]
+    public void The_activation_and_layer_norm_form_are_read_off_the_graph(string activation, bool layerNormalizationOperator)
+    {
+        using var temp = new TempFolder();
+        var onnx = TorchOnnxExport.Write(Fixtures.Model("token_cls"), temp.File("export"),
+            new ExportOptions { Activation = activation, LayerNormalizationOperator = layerNormalizationOperator });
+        var folder = temp.File("imported");
+
+        var report = OnnxImport.ImportFolder(onnx, Fixtures.Model("token_cls"), folder);
+
+        Assert.Equal(activation, report.Config.HiddenAct);
+        Assert.Equal(1e-12, report.Config.LayerNormEps);
+        AssertSameWeights(Fixtures.Model("token_cls"), folder);
+        AssertMatchesOnnxRuntime(onnx, folder, activation);
+    }
+
+    private void AssertMatchesOnnxRuntime(string onnx, string folder, string label)
+    {
         using var model = BertModelBuilder.FromPretrained(folder).Build();
         model.Model.eval();
-
         using var scope = NewDisposeScope();
         var (ids, mask, types) = Inputs(model.Tokenizer, model.Model.Head is MultipleChoiceHead);
         using var ort = new OnnxRuntimeRunner(onnx);
@@ -55,14 +84,13 @@ public sealed class OnnxImportHeadTests(ITestOutputHelper output)
         var real = mask.to(ScalarType.Bool);
         foreach (var (name, expected) in reference)
         {
-            var actual = result[name];
-            var difference = (actual - expected).abs();
+            var difference = (result[name] - expected).abs();
             if (difference.dim() >= 2 && difference.shape[1] == real.shape[^1] && real.dim() == 2)
             {
                 difference = difference.dim() == 3 ? difference.masked_fill(real.logical_not().unsqueeze(-1), 0) : difference.masked_fill(real.logical_not(), 0);
             }
             float max = difference.max().item<float>();
-            output.WriteLine($"{fixture} {name}: max |BertFineTune - ONNX Runtime| = {max:E2}");
+            output.WriteLine($"{label} {name}: max |BertFineTune - ONNX Runtime| = {max:E2}");
             Assert.True(max <= 1e-5, $"{name} differs from ONNX Runtime by {max}");
         }
     }

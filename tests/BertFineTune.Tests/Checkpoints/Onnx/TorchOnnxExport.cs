@@ -29,6 +29,12 @@ internal sealed record ExportOptions
     /// <summary>Head count and head size computed (Cast of constants), and the score scale a Sqrt: the graph does not show the head count.</summary>
     public bool HideHeads { get; init; }
 
+    /// <summary>LayerNorm as the opset-17 <c>LayerNormalization</c> operator (epsilon an attribute) instead of decomposed.</summary>
+    public bool LayerNormalizationOperator { get; init; }
+
+    /// <summary>The feed-forward activation written: <c>gelu</c> (Erf), <c>gelu_new</c> (the tanh approximation) or <c>relu</c>.</summary>
+    public string Activation { get; init; } = "gelu";
+
     /// <summary>Prefix of the named initializers (torch.onnx keeps the module path: <c>bert.</c> in task models).</summary>
     public string? Prefix { get; init; }
 }
@@ -93,7 +99,7 @@ internal sealed class TorchOnnxExport
             IrVersion = 7,
             ProducerName = "pytorch",
             ProducerVersion = "1.10",
-            OpsetImport = { new OperatorSetIdProto { Domain = "", Version = 13 } },
+            OpsetImport = { new OperatorSetIdProto { Domain = "", Version = options.LayerNormalizationOperator ? 17 : 13 } },
             Graph = export._graph,
         };
         if (options.ExternalData)
@@ -258,13 +264,28 @@ internal sealed class TorchOnnxExport
 
     private string Gelu(string x)
     {
-        // activations.py GELUActivation (nn.functional.gelu, exact): x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx writes it.
-        var erf = Node("Erf", Node("Div", x, FloatConstant(MathF.Sqrt(2f))));
-        return Node("Mul", Node("Mul", x, Node("Add", erf, FloatConstant(1f))), FloatConstant(0.5f));
+        switch (_options.Activation)
+        {
+            case "relu":
+                return Node("Relu", x);
+            case "gelu_new":
+                // activations.py NewGELUActivation: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))).
+                var cubic = Node("Mul", FloatConstant(0.044715f), Node("Pow", x, FloatConstant(3f)));
+                var inner = Node("Mul", FloatConstant(MathF.Sqrt(2f / MathF.PI)), Node("Add", x, cubic));
+                return Node("Mul", Node("Mul", FloatConstant(0.5f), x), Node("Add", FloatConstant(1f), Node("Tanh", inner)));
+            default:
+                // activations.py GELUActivation (nn.functional.gelu, exact): x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx writes it.
+                var erf = Node("Erf", Node("Div", x, FloatConstant(MathF.Sqrt(2f))));
+                return Node("Mul", Node("Mul", x, Node("Add", erf, FloatConstant(1f))), FloatConstant(0.5f));
+        }
     }
 
     private string LayerNorm(string module, string x)
     {
+        if (_options.LayerNormalizationOperator)
+        {
+            return Node("LayerNormalization", [x, Named(module + ".weight"), Named(module + ".bias")], [("axis", -1L), ("epsilon", (float)_config.LayerNormEps)]);
+        }
         var mean = Node("ReduceMean", [x], [("axes", new long[] { -1 })]);
         var centered = Node("Sub", x, mean);
         var variance = Node("ReduceMean", [Node("Pow", centered, FloatConstant(2f))], [("axes", new long[] { -1 })]);
