@@ -113,4 +113,20 @@ public sealed class MiniLMOnnxImportTests(MiniLMImportFixture minilm, ITestOutpu
         Assert.True(hiddenMax <= 1e-5, $"last_hidden_state differs from ONNX Runtime by {hiddenMax}");
         Assert.True(poolerMax <= 1e-5, $"pooler_output differs from ONNX Runtime by {poolerMax}");
     }
+
+    [Fact]
+    public void The_package_helper_imports_once_into_its_cache_and_reuses_the_folder()
+    {
+        using var cache = new TempFolder();
+
+        var folder = MiniLMPackage.ImportedFolder(cache.Path);
+        var written = File.GetLastWriteTimeUtc(Path.Combine(folder, "model.safetensors"));
+        var again = MiniLMPackage.ImportedFolder(cache.Path);
+
+        Assert.Equal(folder, again);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(again, "model.safetensors")));
+        // Only the imported folder is left: the extracted ONNX file and the import's temporary folder are gone.
+        Assert.Equal([folder], Directory.GetFileSystemEntries(cache.Path));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(minilm.Folder, "model.safetensors")), File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
+    }
 }
