@@ -1,5 +1,6 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Checkpoints.Hub;
+using BertFineTune.Checkpoints.Onnx;
 using BertFineTune.Runtime;
 using Spectre.Console.Cli;
 
@@ -85,6 +86,8 @@ internal static class ErrorReporting
             (_, SafeTensorsFormatException) => "the weights file is damaged or incomplete: fetch the model again (bert-finetune download <hub id>)",
             (_, InvalidOperationException { InnerException: CheckpointMismatchException } or CheckpointMismatchException) =>
                 "the checkpoint's head has another shape than your labels need: add --replace-head, or give the checkpoint's own labels (bert-finetune info --model ...)",
+            (_, OnnxImportException) =>
+                "give the .onnx file torch.onnx.export or optimum wrote (before ONNX Runtime optimization or quantization); add --config <config.json> when the graph does not show a setting",
             (_, HubException) => "check the Hub id (owner/name) and --revision, the network, and HF_TOKEN for gated or private models",
             (_, TorchRuntimeException) => "see docs/troubleshooting.md for the TorchSharp backend",
             (ErrorKind.Model, _) => "check that --model is a Hugging Face model folder (config.json, model.safetensors, vocab.txt) or a Hub id",

@@ -59,6 +59,8 @@ internal static partial class LibraryNames
         (HubOptionsCacheDirectory(), _ => "--cache-dir"),
         (RaiseLockTimeout(), _ => ""),
         (HubOptionsAside(), _ => ""),
+        // ONNX import (OnnxImport.ImportFolder): the config file the graph lacks a setting for.
+        (PassConfigJson(), m => m.Groups[1].Value + "ass --config <config.json>"),
         // TrainerOptions.Validate: the loss options' one value the commands set.
         (LabelSmoothingOfLoss(), _ => "--label-smoothing"),
         // TrainerOptions.Validate and the trainer: "TrainerOptions.BatchSize: …", and bare multi-word names inside a sentence.
@@ -122,6 +124,9 @@ internal static partial class LibraryNames
 
     [GeneratedRegex(@" ?\((?:or )?HubOptions\.\w+\)| or HubOptions\.\w+")]
     private static partial Regex HubOptionsAside();
+
+    [GeneratedRegex(@"\b([Pp])ass a config\.json\b")]
+    private static partial Regex PassConfigJson();
 
     [GeneratedRegex(@"\bTrainerOptions\.Loss: label smoothing\b")]
     private static partial Regex LabelSmoothingOfLoss();

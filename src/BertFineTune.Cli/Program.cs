@@ -16,6 +16,7 @@ app.Configure(config =>
     config.AddCommand<PredictCommand>("predict").WithDescription("Run a model on a file or standard input; JSON Lines out.");
     config.AddCommand<PretrainCommand>("pretrain").WithDescription("Adapt a model to a domain with masked-language modelling on a plain-text file.");
     config.AddCommand<DownloadCommand>("download").WithDescription("Download a model from the Hugging Face Hub into the cache Python shares; prints the snapshot folder last.");
+    config.AddCommand<ImportOnnxCommand>("import-onnx").WithDescription("Turn a BERT model's ONNX export into a Hugging Face model folder; prints the folder last.");
     config.AddCommand<InfoCommand>("info").WithDescription("Show a checkpoint's configuration, parameters, head, labels and tokenizer.");
 });
 

@@ -1,5 +1,6 @@
 using BertFineTune.Checkpoints;
 using BertFineTune.Checkpoints.Hub;
+using BertFineTune.Checkpoints.Onnx;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
 using BertFineTune.Runtime;
@@ -30,6 +31,7 @@ public sealed class BertModelBuilder
     private readonly string? _pretrained;
     private readonly HubOptions? _hubOptions;
     private readonly BertConfig? _config;
+    private readonly OnnxSource? _onnx;
     private BertTokenizer? _tokenizer;
     private HeadChoice? _head;
     private readonly List<Func<BertConfig, BertConfig>> _configure = [];
@@ -41,11 +43,15 @@ public sealed class BertModelBuilder
     private bool _built;
     private readonly List<AddedToken> _addedTokens = [];
 
+    /// <summary>The files <see cref="FromOnnx"/> names, read at <see cref="Build"/>.</summary>
+    private sealed record OnnxSource(string OnnxFile, string Tokenizer, string? ConfigFile);
+
     /// <summary>A head with the config change it needs; a later <see cref="WithHead"/> replaces all of it.</summary>
     private sealed record HeadChoice(Func<BertConfig, TaskHead> Factory, Func<BertConfig, BertConfig>? Configure, string? Description);
 
-    private BertModelBuilder(string? pretrained, HubOptions? hubOptions, BertConfig? config, BertTokenizer? tokenizer)
+    private BertModelBuilder(string? pretrained, HubOptions? hubOptions, BertConfig? config, BertTokenizer? tokenizer, OnnxSource? onnx = null)
     {
+        _onnx = onnx;
         _pretrained = pretrained;
         _hubOptions = hubOptions;
         _config = config;
@@ -72,6 +78,29 @@ public sealed class BertModelBuilder
                 $"Model folder not found: {reference}. Give a folder with config.json and model.safetensors, or a Hugging Face Hub id (org/name).");
         }
         return new BertModelBuilder(reference, hubOptions ?? new HubOptions(), null, null);
+    }
+
+    /// <summary>
+    /// Starts from a BERT model exported to ONNX (by <c>torch.onnx.export</c> or optimum), imported at <see cref="Build"/>
+    /// by the rules of <see cref="OnnxImport"/> straight into the model, without a folder: the weights and configuration
+    /// are read off the graph (or <paramref name="configFile"/> is checked against it), and parameters the file lacks are
+    /// newly initialised and listed in <see cref="BertForTask.LoadReport"/>. Without a head call, the head is the one the
+    /// graph shows. Use <see cref="OnnxImport.ImportFolder"/> instead to import once and load the folder many times.
+    /// </summary>
+    /// <param name="onnxFile">The <c>.onnx</c> file; external data files must sit in its folder.</param>
+    /// <param name="tokenizer">A <c>vocab.txt</c>, a <c>tokenizer.json</c>, or a folder holding either (an ONNX file carries no tokenizer).</param>
+    /// <param name="configFile">The model's <c>config.json</c>, or null to read the configuration off the graph.</param>
+    /// <exception cref="FileNotFoundException"><paramref name="onnxFile"/> does not exist.</exception>
+    /// <remarks><see cref="Build"/> throws <see cref="OnnxImportException"/> for a file it cannot import.</remarks>
+    public static BertModelBuilder FromOnnx(string onnxFile, string tokenizer, string? configFile = null)
+    {
+        ArgumentNullException.ThrowIfNull(onnxFile);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (!File.Exists(onnxFile))
+        {
+            throw new FileNotFoundException($"ONNX file not found: {onnxFile}", onnxFile);
+        }
+        return new BertModelBuilder(null, null, null, null, new OnnxSource(onnxFile, tokenizer, configFile));
     }
 
     /// <summary>Starts from a new, randomly initialised model of <paramref name="config"/> with <paramref name="tokenizer"/>.</summary>
@@ -212,6 +241,7 @@ public sealed class BertModelBuilder
     /// <exception cref="InvalidOperationException">Something does not fit; the message says what and how to fix it.</exception>
     /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> stopped a download.</exception>
+    /// <exception cref="OnnxImportException">The file of <see cref="FromOnnx"/> cannot be imported; the message names the node or initializer.</exception>
     public TaskModel Build(IProgress<DownloadProgress>? downloadProgress = null, CancellationToken cancellationToken = default)
     {
         Mutable();
@@ -219,8 +249,13 @@ public sealed class BertModelBuilder
         var logger = _loggerFactory.CreateLogger<BertModelBuilder>();
         var device = ResolveDevice(_device);
         var folder = ResolveFolder(downloadProgress, cancellationToken);
+        using var onnx = _onnx is null ? null : OnnxBertReader.Read(_onnx.OnnxFile, _onnx.ConfigFile);
+        if (onnx is not null)
+        {
+            logger.LogInformation("Imported {File}: {Report}", _onnx!.OnnxFile, onnx.Report);
+        }
 
-        var baseConfig = _config ?? BertConfig.Load(folder!);
+        var baseConfig = _config ?? onnx?.Config ?? BertConfig.Load(folder!);
         var configure = _head?.Configure is { } headConfigure ? _configure.Prepend(headConfigure) : _configure;
         var config = configure.Aggregate(baseConfig, (c, f) => f(c));
         try
@@ -231,7 +266,7 @@ public sealed class BertModelBuilder
         {
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
         }
-        var tokenizer = _tokenizer ?? LoadTokenizer(folder!);
+        var tokenizer = _tokenizer ?? LoadTokenizer(_onnx?.Tokenizer ?? folder!);
         if (_addedTokens.Count > 0)
         {
             try
@@ -257,7 +292,7 @@ public sealed class BertModelBuilder
         }
         tokenizer = tokenizer.WithModelMaxLength(maxLength);
 
-        var model = CreateModel(folder, config, logger);
+        var model = CreateModel(folder, onnx, config, logger);
         try
         {
             if (resize)
@@ -291,22 +326,26 @@ public sealed class BertModelBuilder
         return resolver.Resolve(_pretrained, progress, cancellationToken);
     }
 
-    /// <summary>A new model of <paramref name="config"/>, or the folder's weights under the chosen head.</summary>
-    private BertForTask CreateModel(string? folder, BertConfig config, ILogger logger)
+    /// <summary>A new model of <paramref name="config"/>, or the folder's (or the ONNX file's) weights under the chosen head.</summary>
+    private BertForTask CreateModel(string? folder, OnnxBertModel? onnx, BertConfig config, ILogger logger)
     {
-        if (folder is null)
+        if (folder is null && onnx is null)
         {
             return new BertForTask(config, _head?.Factory(config) ?? TaskHeads.FromConfig(config));
         }
+        var options = new FolderLoadOptions
+        {
+            Configure = _ => config,
+            Head = _head?.Factory,
+            IgnoreMismatchedSizes = _replaceHead,
+        };
+        var source = folder ?? _onnx!.OnnxFile;
         BertForTask model;
         try
         {
-            model = BertForTask.LoadFolder(folder, new FolderLoadOptions
-            {
-                Configure = _ => config,
-                Head = _head?.Factory,
-                IgnoreMismatchedSizes = _replaceHead,
-            });
+            model = onnx is null
+                ? BertForTask.LoadFolder(folder!, options)
+                : BertForTask.Load(config, new InMemoryCheckpoint(onnx.StateDict), options, source);
         }
         catch (CheckpointMismatchException e)
         {
@@ -315,20 +354,21 @@ public sealed class BertModelBuilder
         }
         if (model.LoadReport is { IsExactMatch: false } report)
         {
-            logger.LogInformation("Loaded {Folder}: {Report}", folder, report);
+            logger.LogInformation("Loaded {Folder}: {Report}", source, report);
         }
         return model;
     }
 
-    private static BertTokenizer LoadTokenizer(string folder)
+    /// <summary>The tokenizer of a model folder, or the vocab.txt / tokenizer.json / folder given to <see cref="FromOnnx"/>.</summary>
+    private static BertTokenizer LoadTokenizer(string path)
     {
         try
         {
-            return BertTokenizer.Load(folder);
+            return BertTokenizer.Load(path);
         }
         catch (FileNotFoundException e)
         {
-            throw new InvalidOperationException($"No tokenizer in {folder}: {e.Message} Pass one with WithTokenizer().", e);
+            throw new InvalidOperationException($"No tokenizer in {path}: {e.Message} Pass one with WithTokenizer().", e);
         }
     }
 

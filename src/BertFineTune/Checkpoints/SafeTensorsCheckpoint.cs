@@ -6,7 +6,7 @@ namespace BertFineTune.Checkpoints;
 /// The weights of a checkpoint folder: either one <c>model.safetensors</c> or shards listed by
 /// <c>model.safetensors.index.json</c>, read through one name → tensor view.
 /// </summary>
-internal sealed class SafeTensorsCheckpoint : IDisposable
+internal sealed class SafeTensorsCheckpoint : ICheckpointTensors, IDisposable
 {
     private readonly List<SafeTensorsFile> _files;
     private readonly Dictionary<string, SafeTensorsFile> _fileByTensor;
@@ -22,6 +22,9 @@ internal sealed class SafeTensorsCheckpoint : IDisposable
 
     /// <summary>The header entry of <paramref name="name"/>.</summary>
     public SafeTensorInfo GetInfo(string name) => FileOf(name).GetInfo(name);
+
+    /// <inheritdoc />
+    public long[] ShapeOf(string name) => GetInfo(name).Shape.ToArray();
 
     /// <summary>Reads <paramref name="name"/>, converted to <paramref name="convertTo"/> when given.</summary>
     public Tensor ReadTensor(string name, ScalarType? convertTo = null) => FileOf(name).ReadTensor(name, convertTo);

@@ -38,7 +38,7 @@ internal static class StateDictLoader
     /// <param name="options">Matching rules; defaults when null.</param>
     /// <param name="source">Names the checkpoint in messages.</param>
     /// <exception cref="CheckpointMismatchException">A shape differs (unless ignored) or, in strict mode, any key is missing or unused.</exception>
-    public static LoadReport Load(SafeTensorsCheckpoint checkpoint, IReadOnlyDictionary<string, Tensor> modelState,
+    public static LoadReport Load(ICheckpointTensors checkpoint, IReadOnlyDictionary<string, Tensor> modelState,
         StateDictLoadOptions? options = null, string source = "checkpoint")
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
@@ -53,7 +53,7 @@ internal static class StateDictLoader
         foreach (var (target, sourceKey) in mapping)
         {
             var modelShape = modelState[target].shape;
-            var fileShape = checkpoint.GetInfo(sourceKey).Shape;
+            var fileShape = checkpoint.ShapeOf(sourceKey);
             if (!fileShape.SequenceEqual(modelShape))
             {
                 mismatched.Add($"{target}: checkpoint [{string.Join(", ", fileShape)}] vs model [{string.Join(", ", modelShape)}]");

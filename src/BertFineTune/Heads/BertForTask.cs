@@ -159,6 +159,18 @@ public sealed class BertForTask : nn.Module
             config = configure(config);
             config.Validate(Path.Combine(folder, BertConfig.FileName) + " (after Configure)");
         }
+        using var checkpoint = SafeTensorsCheckpoint.OpenFolder(folder);
+        return Load(config, checkpoint, options, folder);
+    }
+
+    /// <summary>
+    /// Builds the model for <paramref name="config"/> with the head <paramref name="options"/> supplies (else the one
+    /// <c>architectures</c> names) and loads <paramref name="checkpoint"/> into it; <paramref name="source"/> names the
+    /// checkpoint in messages.
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Shapes differ, or strict loading found missing or unused keys.</exception>
+    internal static BertForTask Load(BertConfig config, ICheckpointTensors checkpoint, FolderLoadOptions options, string source)
+    {
         var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
         var model = new BertForTask(config, head);
         try
@@ -167,7 +179,6 @@ public sealed class BertForTask : nn.Module
             {
                 model.to(options.DType);
             }
-            using var checkpoint = SafeTensorsCheckpoint.OpenFolder(folder);
             var state = model.state_dict();
             model.LoadReport = StateDictLoader.Load(checkpoint, state, new StateDictLoadOptions
             {
@@ -175,7 +186,7 @@ public sealed class BertForTask : nn.Module
                 TiedKeys = head.TiedKeys,
                 Strict = options.Strict,
                 IgnoreMismatchedSizes = options.IgnoreMismatchedSizes,
-            }, source: folder);
+            }, source: source);
             return model;
         }
         catch

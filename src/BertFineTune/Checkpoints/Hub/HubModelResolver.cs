@@ -21,8 +21,6 @@ namespace BertFineTune.Checkpoints.Hub;
 /// </example>
 public sealed class HubModelResolver : IDisposable
 {
-    private static readonly string[] OptionalFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"];
-
     private readonly HubOptions _options;
     private readonly ResolvedHubSettings _settings;
     private readonly HubHttp _http;
@@ -147,7 +145,7 @@ public sealed class HubModelResolver : IDisposable
                     $"{cache.RepoId} at revision '{revision}' has no weights: neither {WeightsFiles.SafeWeightsName} nor "
                     + $"{WeightsFiles.SafeWeightsIndexName}. Check the repository id and revision.");
         }
-        foreach (var file in OptionalFiles)
+        foreach (var file in TokenizerFiles.Names)
         {
             await session.FetchAsync(file, required: false).ConfigureAwait(false);
         }
