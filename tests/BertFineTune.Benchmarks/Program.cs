@@ -8,12 +8,12 @@ using static TorchSharp.torch;
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- all [--json <out.json>] [--quick] [--threads N]
 //   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory)
-//   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- quality --model <folder> [--tasks sst2,trec,…] [--fp32] [--quick]
+//   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick]
 //                                                                             [--json <out.json>] [--markdown <out.md>]
 const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
     + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
     + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]\n"
-    + "       BertFineTune.Benchmarks quality --model <folder> [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]";
+    + "       BertFineTune.Benchmarks quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]";
 string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory"];
 if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || models.Contains(args[0])))
 {

