@@ -162,7 +162,12 @@ public sealed class OnnxHeadGraph
         {
             throw new ArgumentException("Give at least one value.", nameof(values));
         }
-        return values.Length == 1 ? _writer.Scalar(values[0]) : _writer.Weight(_writer.FoldedName("Constant"), tensor(values));
+        if (values.Length == 1)
+        {
+            return _writer.Scalar(values[0]);
+        }
+        using var data = tensor(values);
+        return _writer.Weight(_writer.FoldedName("Constant"), data);
     }
 
     /// <summary>A 1-D int64 constant (shapes, axes, indices).</summary>
