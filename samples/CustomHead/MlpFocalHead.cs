@@ -65,6 +65,20 @@ public sealed class MlpFocalHead : TaskHead
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));           // moves results out of the scope
     }
 
+    /// <summary>
+    /// The ONNX export hook (<c>TaskModel.ExportOnnx</c>): the same computation as <see cref="Forward"/> in evaluation mode
+    /// (no dropout, no loss) appended to the exported graph: [CLS] vector → mlp_hidden → GELU → mlp_output → <c>logits</c>.
+    /// </summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var cls = graph.Pool(PoolingMode.Cls);                                       // [batch, hidden]
+        var hidden = graph.Activation("gelu", graph.Linear(mlp_hidden, cls));        // layer 1
+        var logits = graph.Linear(mlp_output, hidden);                               // layer 2: [batch, labels]
+        graph.Output("logits", logits, "batch_size", Labels.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return true;
+    }
+
     /// <inheritdoc />
     public override BertConfig DescribeInConfig(BertConfig config) => config with { Labels = Labels };
 

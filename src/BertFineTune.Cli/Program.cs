@@ -17,6 +17,7 @@ app.Configure(config =>
     config.AddCommand<PretrainCommand>("pretrain").WithDescription("Adapt a model to a domain with masked-language modelling on a plain-text file.");
     config.AddCommand<DownloadCommand>("download").WithDescription("Download a model from the Hugging Face Hub into the cache Python shares; prints the snapshot folder last.");
     config.AddCommand<ImportOnnxCommand>("import-onnx").WithDescription("Turn a BERT model's ONNX export into a Hugging Face model folder; prints the folder last.");
+    config.AddCommand<ExportOnnxCommand>("export-onnx").WithDescription("Write a model (any built-in head) as one ONNX file for ONNX Runtime; prints the file last.");
     config.AddCommand<InfoCommand>("info").WithDescription("Show a checkpoint's configuration, parameters, head, labels and tokenizer.");
 });
 

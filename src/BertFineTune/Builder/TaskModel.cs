@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Checkpoints.Onnx;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
 using BertFineTune.Tokenization;
@@ -89,6 +90,26 @@ public sealed class TaskModel : IDisposable
                 folder, BertConfigJson.NameOf(pooling), Model.Head.ArchitectureName);
         }
     }
+
+    /// <summary>
+    /// Writes the model (encoder and head) as a self-contained ONNX file for ONNX Runtime, built node by node from the
+    /// weights in float32. Inputs <c>input_ids</c>, <c>attention_mask</c>, <c>token_type_ids</c> (int64
+    /// [batch_size, sequence_length], dynamic; [batch_size, num_choices, sequence_length] for multiple choice); outputs named
+    /// as optimum names them (<c>logits</c>; <c>start_logits</c>/<c>end_logits</c>; <c>last_hidden_state</c>/<c>pooler_output</c>;
+    /// <c>embeddings</c> for sentence embeddings; <c>prediction_logits</c>/<c>seq_relationship_logits</c> for pre-training).
+    /// The graph computes what the model computes in evaluation mode and is laid out as torch.onnx exports transformers'
+    /// BERT, so ONNX Runtime's optimizer fuses its LayerNorms and GELUs. <c>metadata_props</c>: <c>bertfinetune_version</c>,
+    /// <c>architecture</c> and, for heads with labels, <c>id2label</c>. The file is written to a temporary file beside
+    /// <paramref name="path"/> and renamed over it when complete; nothing else is written. A custom head is exported when it
+    /// overrides <see cref="TaskHead.ExportOnnx"/>. See docs/onnx-export.md.
+    /// </summary>
+    /// <param name="path">The <c>.onnx</c> file to write (replaced when it exists).</param>
+    /// <param name="options">The opset (17 by default); null for the defaults.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty or a folder.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 (LayerNormalization needs it) or above 21.</exception>
+    /// <exception cref="NotSupportedException">The head does not implement <see cref="TaskHead.ExportOnnx"/>; the message names it.</exception>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public void ExportOnnx(string path, OnnxExportOptions? options = null) => OnnxModelExport.Export(Model, path, options);
 
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
     /// <exception cref="ArgumentException">The head is not sequence classification.</exception>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using static TorchSharp.torch;
@@ -24,6 +25,19 @@ public sealed class FeatureExtractionHead : TaskHead
 
     /// <inheritdoc />
     public override bool PrefixEncoderKeys => false;
+
+    /// <summary><c>last_hidden_state</c> [batch_size, sequence_length, hidden] and, with the pooler, <c>pooler_output</c> [batch_size, hidden] (optimum's outputs of <c>BertModel</c>).</summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var hidden = graph.Config.HiddenSize.ToString(CultureInfo.InvariantCulture);
+        graph.Output("last_hidden_state", graph.LastHiddenState, "batch_size", "sequence_length", hidden);
+        if (graph.PoolerOutput is { } pooled)
+        {
+            graph.Output("pooler_output", pooled, "batch_size", hidden);
+        }
+        return true;
+    }
 
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)

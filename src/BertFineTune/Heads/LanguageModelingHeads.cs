@@ -1,3 +1,4 @@
+using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using BertFineTune.Runtime;
@@ -153,6 +154,15 @@ public sealed class MaskedLanguageModelHead : TaskHead
     /// <inheritdoc />
     public override IReadOnlySet<string> TiedKeys { get; }
 
+    /// <summary>Vocabulary scores for every token: <c>logits</c> [batch_size, sequence_length, vocab_size].</summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        graph.Output("logits", LanguageModelingKeys.ExportPredictions(graph, graph.LastHiddenState),
+            "batch_size", "sequence_length", graph.Config.VocabSize.ToString(CultureInfo.InvariantCulture));
+        return true;
+    }
+
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
@@ -190,6 +200,19 @@ public sealed class PreTrainingHead : TaskHead
     /// <inheritdoc />
     public override IReadOnlySet<string> TiedKeys { get; }
 
+    /// <summary>
+    /// <c>prediction_logits</c> [batch_size, sequence_length, vocab_size] and <c>seq_relationship_logits</c> [batch_size, 2]
+    /// (the names of transformers' <c>BertForPreTrainingOutput</c>).
+    /// </summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        graph.Output("prediction_logits", LanguageModelingKeys.ExportPredictions(graph, graph.LastHiddenState),
+            "batch_size", "sequence_length", graph.Config.VocabSize.ToString(CultureInfo.InvariantCulture));
+        graph.Output("seq_relationship_logits", graph.Linear("cls.seq_relationship", graph.Pool(PoolingMode.Pooler)), "batch_size", "2");
+        return true;
+    }
+
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
@@ -213,6 +236,24 @@ public sealed class PreTrainingHead : TaskHead
 
 internal static class LanguageModelingKeys
 {
+    /// <summary>
+    /// The vocabulary scores of <c>cls.predictions</c> on <paramref name="hidden"/> [batch, seq, hidden] → [batch, seq, vocab]:
+    /// dense, activation, LayerNorm, then <c>MatMul</c> with the transposed decoder (the word embeddings when tied, read
+    /// through a <c>Transpose</c> node so the file holds the matrix once) and <c>Add</c> of <c>cls.predictions.bias</c>.
+    /// </summary>
+    public static string ExportPredictions(OnnxHeadGraph graph, string hidden)
+    {
+        var w = graph.Writer;
+        var config = graph.Config;
+        var transformed = graph.LayerNorm("cls.predictions.transform.LayerNorm",
+            graph.Activation(config.HiddenAct, graph.Linear("cls.predictions.transform.dense", hidden)), config.LayerNormEps);
+        var decoder = graph.HasParameter("cls.predictions.decoder.weight")
+            ? graph.Named("cls.predictions.decoder.weight")
+            : graph.Named("bert.embeddings.word_embeddings.weight");
+        var scores = w.Node("MatMul", [transformed, w.Node("Transpose", [decoder], ("perm", new long[] { 1, 0 }))]);
+        return w.Node("Add", [scores, graph.Named("cls.predictions.bias")]);
+    }
+
     /// <summary>Checkpoint keys that copy tied weights: the decoder bias always (it is <c>cls.predictions.bias</c>), the decoder weight when tied.</summary>
     public static IReadOnlySet<string> Tied(BertConfig config) =>
         config.TieWordEmbeddings

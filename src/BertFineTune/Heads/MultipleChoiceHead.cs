@@ -59,6 +59,20 @@ public sealed class MultipleChoiceHead : TaskHead
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
     }
 
+    /// <summary>
+    /// One score per flattened choice from the pooled vector of <see cref="Pooling"/>, reshaped to <c>logits</c>
+    /// [batch_size, num_choices] (<c>reshaped_logits = logits.view(-1, num_choices)</c> in transformers).
+    /// </summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var w = graph.Writer;
+        var scores = graph.Linear(classifier, graph.Pool(Pooling));
+        var shape = w.Node("Concat", [w.Int64s(-1), w.Node("Shape", [graph.InputIds], ("start", 1L), ("end", 2L))], ("axis", 0L));
+        graph.Output("logits", w.Node("Reshape", [scores, shape]), "batch_size", "num_choices");
+        return true;
+    }
+
     /// <inheritdoc />
     public override BertConfig DescribeInConfig(BertConfig config) => config with { ClassifierPooling = Pooling };
 }

@@ -25,6 +25,17 @@ public sealed class QuestionAnsweringHead : TaskHead
     /// <inheritdoc />
     public override string ArchitectureName => "BertForQuestionAnswering";
 
+    /// <summary><c>qa_outputs</c> on every token, split into <c>start_logits</c> and <c>end_logits</c> [batch_size, sequence_length] (optimum's names).</summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var both = graph.Linear(qa_outputs, graph.LastHiddenState);
+        var w = graph.Writer;
+        graph.Output("start_logits", w.Node("Gather", [both, w.Int64Scalar(0)], ("axis", -1L)), "batch_size", "sequence_length");
+        graph.Output("end_logits", w.Node("Gather", [both, w.Int64Scalar(1)], ("axis", -1L)), "batch_size", "sequence_length");
+        return true;
+    }
+
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {

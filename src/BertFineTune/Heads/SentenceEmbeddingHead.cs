@@ -1,3 +1,4 @@
+using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using static TorchSharp.torch;
@@ -38,6 +39,26 @@ public sealed class SentenceEmbeddingHead : TaskHead
 
     /// <inheritdoc />
     public override bool PrefixEncoderKeys => false;
+
+    /// <summary>
+    /// <c>last_hidden_state</c> [batch_size, sequence_length, hidden] and <c>embeddings</c> [batch_size, hidden]: the pooled
+    /// vector of <see cref="Pooling"/>, divided by max(‖x‖₂, 1e-12) when <see cref="Normalize"/> (torch's <c>F.normalize</c>).
+    /// </summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var w = graph.Writer;
+        var hidden = graph.Config.HiddenSize.ToString(CultureInfo.InvariantCulture);
+        var pooled = graph.Pool(Pooling);
+        if (Normalize)
+        {
+            var norm = w.Node("Sqrt", [w.Node("ReduceSum", [w.Node("Mul", [pooled, pooled]), w.Int64s(-1)], ("keepdims", 1L))]);
+            pooled = w.Node("Div", [pooled, w.Node("Max", [norm, w.Scalar(1e-12f)])]);
+        }
+        graph.Output("last_hidden_state", graph.LastHiddenState, "batch_size", "sequence_length", hidden);
+        graph.Output("embeddings", pooled, "batch_size", hidden);
+        return true;
+    }
 
     /// <inheritdoc />
     public override ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using TorchSharp.Modules;
@@ -55,6 +56,14 @@ public sealed class SequenceClassificationHead : TaskHead
         var labels = batch.Target("labels");
         var loss = labels is null ? null : Losses.SequenceClassification(logits, labels, ProblemType, batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
+    }
+
+    /// <summary>The classifier on the pooled vector of <see cref="Pooling"/>: <c>logits</c> [batch_size, num_labels].</summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        graph.Output("logits", graph.Linear(classifier, graph.Pool(Pooling)), "batch_size", Labels.Count.ToString(CultureInfo.InvariantCulture));
+        return true;
     }
 
     /// <inheritdoc />

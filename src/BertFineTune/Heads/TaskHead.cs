@@ -38,6 +38,18 @@ public abstract class TaskHead : nn.Module
     /// <summary>Runs the encoder on <paramref name="batch"/> and the head on its output; adds the loss when the batch has the targets.</summary>
     public abstract ModelOutput Forward(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options);
 
+    /// <summary>
+    /// The ONNX export hook (<c>TaskModel.ExportOnnx</c>): appends the head's nodes to <paramref name="graph"/>, which holds
+    /// the encoder's outputs (<see cref="OnnxHeadGraph.LastHiddenState"/>, <see cref="OnnxHeadGraph.PoolerOutput"/>), and
+    /// declares the head's outputs with <see cref="OnnxHeadGraph.Output"/> under the names <see cref="Forward"/> uses
+    /// (<c>logits</c>, …), computing exactly what <see cref="Forward"/> computes in evaluation mode (no dropout, no loss).
+    /// Returns true when it did; the default returns false, and the export then fails with a
+    /// <see cref="NotSupportedException"/> that names the head. Every built-in head implements it.
+    /// </summary>
+    /// <param name="graph">The graph being exported.</param>
+    /// <returns>Whether the head appended its nodes and outputs.</returns>
+    public virtual bool ExportOnnx(OnnxHeadGraph graph) => false;
+
     /// <summary>The config to save with this head (labels, problem type); by default <paramref name="config"/> unchanged.</summary>
     public virtual BertConfig DescribeInConfig(BertConfig config) => config;
 

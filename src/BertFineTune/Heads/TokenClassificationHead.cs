@@ -1,3 +1,4 @@
+using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Modeling;
 using TorchSharp.Modules;
@@ -38,6 +39,14 @@ public sealed class TokenClassificationHead : TaskHead
         var labels = batch.Target("labels");
         var loss = labels is null ? null : Losses.TokenCrossEntropy(logits, labels, batch.Loss);
         return CreateOutput(encoded, ("loss", loss), ("logits", logits));
+    }
+
+    /// <summary>The classifier on every token's last hidden state: <c>logits</c> [batch_size, sequence_length, num_labels].</summary>
+    public override bool ExportOnnx(OnnxHeadGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        graph.Output("logits", graph.Linear(classifier, graph.LastHiddenState), "batch_size", "sequence_length", Labels.Count.ToString(CultureInfo.InvariantCulture));
+        return true;
     }
 
     /// <inheritdoc />

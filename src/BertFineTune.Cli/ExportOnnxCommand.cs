@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using System.Globalization;
+using BertFineTune.Builder;
+using BertFineTune.Checkpoints.Onnx;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace BertFineTune.Cli;
+
+/// <summary>Options of <c>export-onnx</c>.</summary>
+internal sealed class ExportOnnxSettings : CommonSettings
+{
+    [CommandOption("-m|--model <FOLDER|HUB_ID>")]
+    [Description("Model folder (Hugging Face layout, e.g. what train saved) or Hugging Face Hub id.")]
+    public string? Model { get; init; }
+
+    [CommandOption("-o|--output <FILE>")]
+    [Description("The .onnx file to write (replaced when it exists; written to a temporary file first and renamed when complete).")]
+    public string? Output { get; init; }
+
+    [CommandOption("--opset <N>")]
+    [Description("ONNX opset of the graph, 17 (LayerNormalization) to 21.")]
+    [DefaultValue(OnnxExportOptions.MinimumOpset)]
+    public int Opset { get; init; } = OnnxExportOptions.MinimumOpset;
+
+    public override ValidationResult Validate() =>
+        string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required: give a model folder or a Hugging Face Hub id.")
+        : string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required: give the .onnx file to write.")
+        : Opset is < OnnxExportOptions.MinimumOpset or > OnnxExportOptions.MaximumOpset
+            ? ValidationResult.Error($"--opset must be {OnnxExportOptions.MinimumOpset} to {OnnxExportOptions.MaximumOpset} (LayerNormalization needs opset {OnnxExportOptions.MinimumOpset}), got {Opset}.")
+        : Directory.Exists(Output) ? ValidationResult.Error($"--output {Output} is a folder; give the path of the .onnx file to write.")
+        : ValidationResult.Success();
+}
+
+/// <summary>
+/// <c>export-onnx</c>: loads a model (any built-in head) and writes it as one ONNX file for ONNX Runtime; shows the
+/// architecture, opset, inputs and outputs, and prints the file last.
+/// </summary>
+internal sealed class ExportOnnxCommand : Command<ExportOnnxSettings>
+{
+    public override int Execute(CommandContext context, ExportOnnxSettings settings, CancellationToken cancellationToken)
+    {
+        using var model = CliException.During(ErrorKind.Model, () => BertModelBuilder.FromPretrained(settings.Model!).Build(cancellationToken: cancellationToken));
+        var output = Path.GetFullPath(settings.Output!);
+        CliException.During(ErrorKind.Other, () =>
+        {
+            model.ExportOnnx(output, new OnnxExportOptions { Opset = settings.Opset });
+            return 0;
+        });
+        var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        static string Shape(global::Onnx.ValueInfoProto value) =>
+            $"{value.Name} [{string.Join(", ", value.Type.TensorType.Shape.Dim.Select(d => d.DimParam.Length > 0 ? d.DimParam : d.DimValue.ToString(CultureInfo.InvariantCulture)))}]";
+        var rows = new List<(string Name, string Value)>
+        {
+            ("file", output),
+            ("size", $"{new FileInfo(output).Length / (1024.0 * 1024.0):F1} MiB"),
+            ("architecture", model.Model.Head.ArchitectureName),
+            ("opset", settings.Opset.ToString(CultureInfo.InvariantCulture)),
+            ("inputs", string.Join(", ", written.Graph.Input.Select(Shape))),
+            ("outputs", string.Join(", ", written.Graph.Output.Select(Shape))),
+            ("labels", model.Labels.Count > 0 ? string.Join(", ", model.Labels) : "-"),
+            ("nodes", written.Graph.Node.Count.ToString(CultureInfo.InvariantCulture)),
+        };
+        Terminal.WriteRows("exported", rows, "property", "value");
+        Console.WriteLine(output);
+        return 0;
+    }
+}

@@ -1,0 +1,49 @@
+namespace BertFineTune.Tests.Cli;
+
+/// <summary><c>bert-finetune export-onnx</c> run as a user would, on a fixture model folder.</summary>
+public sealed class ExportOnnxCliTests
+{
+    private static string SeqCls => Fixtures.Model("seq_cls");
+
+    [Fact]
+    public void Export_onnx_explains_itself_with_help()
+    {
+        var result = CliRunner.Run(null, "export-onnx", "--help");
+
+        Assert.Equal(0, result.ExitCode);
+        foreach (var option in new[] { "--model", "--output", "--opset" })
+        {
+            Assert.Contains(option, result.Output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Export_onnx_writes_the_file_shows_its_outputs_and_prints_it_last()
+    {
+        using var temp = new TempFolder();
+        var output = temp.File("model.onnx");
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", output);
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Equal(Path.GetFullPath(output), result.Output.TrimEnd().Split('\n')[^1]);
+        Assert.Contains("BertForSequenceClassification", result.Output, StringComparison.Ordinal);
+        Assert.Contains("logits [batch_size, 3]", result.Output, StringComparison.Ordinal);
+        Assert.Contains("negative, neutral, positive", result.Output, StringComparison.Ordinal);
+        var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        Assert.Equal(17, written.OpsetImport.Single().Version);
+        Assert.Equal(["model.onnx"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void An_opset_below_17_is_a_usage_error_and_writes_nothing()
+    {
+        using var temp = new TempFolder();
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", temp.File("model.onnx"), "--opset", "13");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--opset", result.Error, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
+    }
+}
