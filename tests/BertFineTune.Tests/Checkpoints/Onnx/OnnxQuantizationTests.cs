@@ -264,6 +264,34 @@ public sealed class OnnxQuantizationTests(ITestOutputHelper output)
         Assert.True(int8File < floatFile - expectedSaving / 2, $"the int8 file ({int8File} B) should be about {expectedSaving} B smaller than the float one ({floatFile} B)");
     }
 
+    /// <summary>
+    /// A custom head exporting through the public hook (<see cref="TwoLayerClsHead"/>: two <c>OnnxHeadGraph.Linear</c>s)
+    /// gets its linears quantized too, at opset 17 and 21 alike (DynamicQuantizeLinear is opset 11, MatMulInteger 10), and
+    /// stays within the tolerance of the fixture test of its float export.
+    /// </summary>
+    [Theory]
+    [InlineData(17)]
+    [InlineData(21)]
+    public void A_custom_head_exports_its_linears_in_int8_at_any_supported_opset(int opset)
+    {
+        using var temp = new TempFolder();
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).WithHead(c => new TwoLayerClsHead(c)).Build();
+        var fp32 = temp.File("model.onnx");
+        var int8 = temp.File("model-int8.onnx");
+        model.ExportOnnx(fp32, new OnnxExportOptions { Opset = opset });
+        model.ExportOnnx(int8, new OnnxExportOptions { Opset = opset, Quantization = OnnxQuantization.DynamicInt8 });
+
+        // 2 layers × 6, the pooler the seq_cls encoder keeps, and the head's two.
+        int linears = 6 * model.Model.Config.NumHiddenLayers + (model.Model.Encoder.HasPooler ? 1 : 0) + 2;
+        Assert.Equal(linears, OnnxExportTests.OpCounts(int8).GetValueOrDefault("MatMulInteger"));
+        var inputs = OnnxExportTests.ReferenceInputs("seq_cls");
+        var want = Run(fp32, inputs)["logits"].Values;
+        var got = Run(int8, inputs)["logits"].Values;
+        float diff = want.Zip(got, (a, b) => MathF.Abs(a - b)).Max();
+        output.WriteLine(FormattableString.Invariant($"opset {opset}: max |int8 − fp32| = {diff:E2} (max |fp32| {want.Max(MathF.Abs):E2})"));
+        Assert.True(diff <= 0.1f * want.Max(MathF.Abs), $"opset {opset}: the custom head's int8 logits differ by {diff}");
+    }
+
     /// <summary>An int8 export is not a float model: ONNX import refuses it and names the quantization node.</summary>
     [Fact]
     public void Importing_an_int8_export_is_refused_naming_the_quantization()
