@@ -23,11 +23,25 @@ internal sealed class ExportOnnxSettings : CommonSettings
     [DefaultValue(OnnxExportOptions.MinimumOpset)]
     public int Opset { get; init; } = OnnxExportOptions.MinimumOpset;
 
+    [CommandOption("--quantize <TYPE>")]
+    [Description("none (float32 weights) or int8: dynamic quantization of the linear layers (int8 weights per output channel, activations quantized at run time, as ONNX Runtime's quantize_dynamic); embeddings and LayerNorms stay float32.")]
+    [DefaultValue("none")]
+    public string Quantize { get; init; } = "none";
+
+    /// <summary>The library's value of <see cref="Quantize"/>; null for an unknown name.</summary>
+    public OnnxQuantization? Quantization => Quantize.ToLowerInvariant() switch
+    {
+        "none" => OnnxQuantization.None,
+        "int8" => OnnxQuantization.DynamicInt8,
+        _ => null,
+    };
+
     public override ValidationResult Validate() =>
         string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required: give a model folder or a Hugging Face Hub id.")
         : string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required: give the .onnx file to write.")
         : Opset is < OnnxExportOptions.MinimumOpset or > OnnxExportOptions.MaximumOpset
             ? ValidationResult.Error($"--opset must be {OnnxExportOptions.MinimumOpset} to {OnnxExportOptions.MaximumOpset} (LayerNormalization needs opset {OnnxExportOptions.MinimumOpset}), got {Opset}.")
+        : Quantization is null ? ValidationResult.Error($"--quantize must be none or int8, got '{Quantize}'.")
         : Directory.Exists(Output) ? ValidationResult.Error($"--output {Output} is a folder; give the path of the .onnx file to write.")
         : ValidationResult.Success();
 }
@@ -44,7 +58,7 @@ internal sealed class ExportOnnxCommand : Command<ExportOnnxSettings>
         var output = Path.GetFullPath(settings.Output!);
         CliException.During(ErrorKind.Other, () =>
         {
-            model.ExportOnnx(output, new OnnxExportOptions { Opset = settings.Opset });
+            model.ExportOnnx(output, new OnnxExportOptions { Opset = settings.Opset, Quantization = settings.Quantization!.Value });
             return 0;
         });
         var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
@@ -56,6 +70,7 @@ internal sealed class ExportOnnxCommand : Command<ExportOnnxSettings>
             ("size", $"{new FileInfo(output).Length / (1024.0 * 1024.0):F1} MiB"),
             ("architecture", model.Model.Head.ArchitectureName),
             ("opset", settings.Opset.ToString(CultureInfo.InvariantCulture)),
+            ("weights", settings.Quantization == OnnxQuantization.DynamicInt8 ? "int8 linear layers (dynamic quantization), float32 embeddings and LayerNorms" : "float32"),
             ("inputs", string.Join(", ", written.Graph.Input.Select(Shape))),
             ("outputs", string.Join(", ", written.Graph.Output.Select(Shape))),
             ("labels", model.Labels.Count > 0 ? string.Join(", ", model.Labels) : "-"),

@@ -101,12 +101,14 @@ public sealed class TaskModel : IDisposable
     /// BERT, so ONNX Runtime's optimizer fuses its LayerNorms and GELUs. <c>metadata_props</c>: <c>bertfinetune_version</c>,
     /// <c>architecture</c> and, for heads with labels, <c>id2label</c>. The file is written to a temporary file beside
     /// <paramref name="path"/> and renamed over it when complete; nothing else is written. A custom head is exported when it
-    /// overrides <see cref="TaskHead.ExportOnnx"/>. See docs/onnx-export.md.
+    /// overrides <see cref="TaskHead.ExportOnnx"/>. With <see cref="OnnxExportOptions.Quantization"/> =
+    /// <see cref="OnnxQuantization.DynamicInt8"/> the linear layers are stored as int8 and quantize their inputs at run time
+    /// (ONNX Runtime's dynamic quantization); the outputs then differ from the model's by the int8 rounding. See docs/onnx-export.md.
     /// </summary>
     /// <param name="path">The <c>.onnx</c> file to write (replaced when it exists).</param>
-    /// <param name="options">The opset (17 by default); null for the defaults.</param>
-    /// <exception cref="ArgumentException"><paramref name="path"/> is empty or a folder.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 (LayerNormalization needs it) or above 21.</exception>
+    /// <param name="options">The opset (17 by default) and the quantization (none by default); null for the defaults.</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty or a folder, or (int8) a linear weight is NaN or infinite.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 (LayerNormalization needs it) or above 21, or the quantization is not a defined value.</exception>
     /// <exception cref="NotSupportedException">The head does not implement <see cref="TaskHead.ExportOnnx"/>; the message names it.</exception>
     /// <exception cref="IOException">The file cannot be written.</exception>
     public void ExportOnnx(string path, OnnxExportOptions? options = null) => OnnxModelExport.Export(Model, path, options);

@@ -62,7 +62,9 @@ public sealed class OnnxHeadGraph
     /// <summary>
     /// <paramref name="linear"/> applied to <paramref name="input"/> [.., in] → [.., out], written as <c>MatMul</c> with the
     /// weight stored transposed ([in, out], named <c>onnx::MatMul_N</c> as torch.onnx names folded weights) then <c>Add</c>
-    /// of the bias under its checkpoint key (e.g. <c>classifier.bias</c>).
+    /// of the bias under its checkpoint key (e.g. <c>classifier.bias</c>). With <see cref="OnnxQuantization.DynamicInt8"/>
+    /// the product is the int8 form (<c>DynamicQuantizeLinear</c>, <c>MatMulInteger</c>, <c>Cast</c>, <c>Mul</c>; weight
+    /// int8 per output channel), as for the encoder's layers.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="linear"/> is not a module of the model being exported, or <paramref name="input"/> is not a value of the graph.</exception>
     public string Linear(Linear linear, string input)
@@ -213,7 +215,10 @@ public sealed class OnnxHeadGraph
     private string LinearWeights(Tensor weight, Tensor? bias, string module, string input)
     {
         using var transposed = weight.detach().t();
-        var product = _writer.Node("MatMul", [input, _writer.Weight(_writer.FoldedName("MatMul"), transposed)]);
+        // int8: every MatMul whose weight is an initializer, as ONNX Runtime's quantize_dynamic quantizes them (operators/matmul.py).
+        var product = _writer.Quantization == OnnxQuantization.DynamicInt8
+            ? OnnxDynamicQuantization.MatMul(_writer, input, transposed, _writer.FoldedName("MatMul"))
+            : _writer.Node("MatMul", [input, _writer.Weight(_writer.FoldedName("MatMul"), transposed)]);
         // Bias second: ORT's attention and SkipLayerNorm fusions read the bias as the Add's second input.
         return bias is null ? product : _writer.Node("Add", [product, Named(module + ".bias")]);
     }

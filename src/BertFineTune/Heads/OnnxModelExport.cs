@@ -47,7 +47,7 @@ internal static class OnnxModelExport
     {
         var head = model.Head;
         var config = model.Config;
-        var writer = new OnnxGraphWriter(options.Opset);
+        var writer = new OnnxGraphWriter(options.Opset, options.Quantization);
         var graph = new OnnxHeadGraph(writer, model);
         bool choices = head is MultipleChoiceHead;
         string[] dims = choices ? ["batch_size", "num_choices", "sequence_length"] : ["batch_size", "sequence_length"];

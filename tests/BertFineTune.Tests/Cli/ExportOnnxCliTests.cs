@@ -11,7 +11,7 @@ public sealed class ExportOnnxCliTests
         var result = CliRunner.Run(null, "export-onnx", "--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var option in new[] { "--model", "--output", "--opset" })
+        foreach (var option in new[] { "--model", "--output", "--opset", "--quantize" })
         {
             Assert.Contains(option, result.Output, StringComparison.Ordinal);
         }
@@ -33,6 +33,34 @@ public sealed class ExportOnnxCliTests
         var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
         Assert.Equal(17, written.OpsetImport.Single().Version);
         Assert.Equal(["model.onnx"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Export_onnx_quantize_int8_writes_integer_linear_layers()
+    {
+        using var temp = new TempFolder();
+        var output = temp.File("model-int8.onnx");
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", output, "--quantize", "int8");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("int8", result.Output, StringComparison.Ordinal);
+        var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        // The seq_cls fixture: 2 layers × 6 linears, the pooler and the classifier.
+        Assert.Equal(14, written.Graph.Node.Count(n => n.OpType == "MatMulInteger"));
+        Assert.Equal(Path.GetFullPath(output), result.Output.TrimEnd().Split('\n')[^1]);
+    }
+
+    [Fact]
+    public void An_unknown_quantization_is_a_usage_error_naming_the_values_and_writes_nothing()
+    {
+        using var temp = new TempFolder();
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", temp.File("model.onnx"), "--quantize", "int4");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--quantize must be none or int8", result.Error, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
     }
 
     [Fact]

@@ -19,8 +19,15 @@ public sealed record OnnxExportOptions
     /// </summary>
     public int Opset { get; init; } = MinimumOpset;
 
-    /// <summary>Throws when <see cref="Opset"/> is outside [<see cref="MinimumOpset"/>, <see cref="MaximumOpset"/>].</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 or above 21; the message says why.</exception>
+    /// <summary>
+    /// How the linear layers are stored: <see cref="OnnxQuantization.None"/> (float32, the default) or
+    /// <see cref="OnnxQuantization.DynamicInt8"/> (int8 weights per output channel, activations quantized at run time; see
+    /// docs/onnx-export.md, "int8").
+    /// </summary>
+    public OnnxQuantization Quantization { get; init; } = OnnxQuantization.None;
+
+    /// <summary>Throws when <see cref="Opset"/> is outside [<see cref="MinimumOpset"/>, <see cref="MaximumOpset"/>] or <see cref="Quantization"/> is not a defined value.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 or above 21, or the quantization is undefined; the message says why.</exception>
     internal void Validate()
     {
         if (Opset < MinimumOpset)
@@ -33,6 +40,11 @@ public sealed record OnnxExportOptions
         {
             throw new ArgumentOutOfRangeException(nameof(Opset), Opset,
                 $"ONNX export writes opsets {MinimumOpset} to {MaximumOpset}; opset {Opset} is newer than this library knows. Use at most {MaximumOpset}.");
+        }
+        if (!Enum.IsDefined(Quantization))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Quantization), Quantization,
+                $"Quantization must be one of {string.Join(", ", Enum.GetNames<OnnxQuantization>())}.");
         }
     }
 }

@@ -26,14 +26,21 @@ internal sealed class OnnxGraphWriter
     private readonly Dictionary<string, string> _renamed = new(StringComparer.Ordinal);
     private int _next;
 
+    // DynamicQuantizeLinear outputs (quantized, scale, zero point) per input value: one node per value, shared by its MatMuls.
+    private readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _dynamicallyQuantized = new(StringComparer.Ordinal);
+
     /// <summary>Starts an empty graph for <paramref name="opset"/> (checked by <see cref="OnnxExportOptions"/>).</summary>
-    public OnnxGraphWriter(int opset)
+    public OnnxGraphWriter(int opset, OnnxQuantization quantization = OnnxQuantization.None)
     {
         Opset = opset;
+        Quantization = quantization;
     }
 
     /// <summary>The default-domain opset the nodes are written for.</summary>
     public int Opset { get; }
+
+    /// <summary>How linear layers are written (<see cref="OnnxDynamicQuantization"/> for <see cref="OnnxQuantization.DynamicInt8"/>).</summary>
+    public OnnxQuantization Quantization { get; }
 
     /// <summary>The graph so far.</summary>
     public GraphProto Graph => _graph;
@@ -44,10 +51,13 @@ internal sealed class OnnxGraphWriter
     private string Resolve(string value) => _renamed.TryGetValue(value, out var name) ? name : value;
 
     /// <summary>Declares an int64 graph input; a dimension that parses as a whole number is fixed, any other is symbolic (<c>dim_param</c>).</summary>
-    public string Input(string name, params string[] dimensions)
+    public string Input(string name, params string[] dimensions) => Input(name, TensorProto.Types.DataType.Int64, dimensions);
+
+    /// <summary>Declares a graph input of element type <paramref name="type"/>; dimensions as for the int64 overload.</summary>
+    public string Input(string name, TensorProto.Types.DataType type, params string[] dimensions)
     {
         Claim(name);
-        _graph.Input.Add(ValueInfo(name, TensorProto.Types.DataType.Int64, dimensions));
+        _graph.Input.Add(ValueInfo(name, type, dimensions));
         return name;
     }
 
@@ -105,10 +115,16 @@ internal sealed class OnnxGraphWriter
     /// <param name="inputs">Value names; an empty string is an omitted optional input.</param>
     /// <param name="attributes">Attributes: <see cref="long"/>, <see cref="int"/>, <see cref="float"/>, <see cref="string"/>, <c>long[]</c> or <c>float[]</c> values.</param>
     /// <exception cref="ArgumentException">An input is not a value of this graph, or an attribute has another type.</exception>
-    public string Node(string opType, IReadOnlyList<string> inputs, params (string Name, object Value)[] attributes)
+    public string Node(string opType, IReadOnlyList<string> inputs, params (string Name, object Value)[] attributes) =>
+        Node(opType, inputs, 1, attributes)[0];
+
+    /// <summary>Adds a default-domain node with <paramref name="outputCount"/> outputs and returns their names in order.</summary>
+    /// <exception cref="ArgumentException">An input is not a value of this graph, or an attribute has another type.</exception>
+    public string[] Node(string opType, IReadOnlyList<string> inputs, int outputCount, params (string Name, object Value)[] attributes)
     {
         ArgumentException.ThrowIfNullOrEmpty(opType);
         ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentOutOfRangeException.ThrowIfLessThan(outputCount, 1);
         foreach (var input in inputs)
         {
             if (input is null || input.Length > 0 && !Exists(input))
@@ -116,15 +132,37 @@ internal sealed class OnnxGraphWriter
                 throw new ArgumentException($"Input '{input}' of the {opType} node is not a value of the graph being exported; pass a name returned by the graph's methods.", nameof(inputs));
             }
         }
-        var output = NewName(opType);
-        var node = new NodeProto { OpType = opType, Name = $"{opType}_{_graph.Node.Count}", Input = { inputs.Select(Resolve) }, Output = { output } };
+        var outputs = Enumerable.Range(0, outputCount).Select(_ => NewName(opType)).ToArray();
+        var node = new NodeProto { OpType = opType, Name = $"{opType}_{_graph.Node.Count}", Input = { inputs.Select(Resolve) }, Output = { outputs } };
         foreach (var (name, value) in attributes)
         {
             node.Attribute.Add(Attribute(opType, name, value));
         }
         _graph.Node.Add(node);
-        _producers[output] = node;
-        return output;
+        foreach (var output in outputs)
+        {
+            _producers[output] = node;
+        }
+        return outputs;
+    }
+
+    /// <summary>
+    /// The uint8 quantization of the float value <paramref name="input"/> by a <c>DynamicQuantizeLinear</c> node (quantized
+    /// value, float scale, uint8 zero point), added the first time a value is asked for and shared afterwards, as ONNX
+    /// Runtime's quantizer shares its <c>&lt;input&gt;_QuantizeLinear</c> node among the MatMuls reading one input.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="input"/> is not a value of this graph.</exception>
+    public (string Quantized, string Scale, string ZeroPoint) DynamicQuantizeLinear(string input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var key = Resolve(input);
+        if (!_dynamicallyQuantized.TryGetValue(key, out var outputs))
+        {
+            var names = Node("DynamicQuantizeLinear", [input], 3);
+            outputs = (names[0], names[1], names[2]);
+            _dynamicallyQuantized[key] = outputs;
+        }
+        return outputs;
     }
 
     /// <summary>A float32 initializer named <paramref name="name"/> holding <paramref name="values"/> (copied to the CPU as float32).</summary>
@@ -142,6 +180,35 @@ internal sealed class OnnxGraphWriter
             Dims = { values.shape },
             RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan())),
         });
+        return name;
+    }
+
+    /// <summary>A float32 initializer named <paramref name="name"/> holding <paramref name="values"/> with shape <paramref name="dimensions"/> (row-major).</summary>
+    /// <exception cref="ArgumentException">The name is taken, or the values do not fill the shape.</exception>
+    public string Weight(string name, float[] values, params long[] dimensions)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        return Initializer(name, TensorProto.Types.DataType.Float, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, dimensions);
+    }
+
+    /// <summary>An int8 initializer named <paramref name="name"/> holding <paramref name="values"/> with shape <paramref name="dimensions"/> (row-major).</summary>
+    /// <exception cref="ArgumentException">The name is taken, or the values do not fill the shape.</exception>
+    public string Int8Weight(string name, sbyte[] values, params long[] dimensions)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        return Initializer(name, TensorProto.Types.DataType.Int8, MemoryMarshal.AsBytes(values.AsSpan()), values.Length, dimensions);
+    }
+
+    private string Initializer(string name, TensorProto.Types.DataType type, ReadOnlySpan<byte> raw, long count, long[] dimensions)
+    {
+        ArgumentNullException.ThrowIfNull(dimensions);
+        long expected = dimensions.Aggregate(1L, (a, d) => a * d);
+        if (expected != count)
+        {
+            throw new ArgumentException($"Initializer '{name}' has {count} values; shape [{string.Join(", ", dimensions)}] holds {expected}.", nameof(dimensions));
+        }
+        Claim(name);
+        _graph.Initializer.Add(new TensorProto { Name = name, DataType = (int)type, Dims = { dimensions }, RawData = ByteString.CopyFrom(raw) });
         return name;
     }
 

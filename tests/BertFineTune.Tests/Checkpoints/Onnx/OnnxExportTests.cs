@@ -255,14 +255,14 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     }
 
     /// <summary>The fixture's inputs (reference_io.safetensors, written by transformers: a padded batch).</summary>
-    private static (Tensor Ids, Tensor Mask, Tensor Types) ReferenceInputs(string fixture)
+    internal static (Tensor Ids, Tensor Mask, Tensor Types) ReferenceInputs(string fixture)
     {
         using var reference = SafeTensorsFile.Open(Path.Combine(Fixtures.Model(fixture), "reference_io.safetensors"));
         return (reference.ReadTensor("in.input_ids"), reference.ReadTensor("in.attention_mask"), reference.ReadTensor("in.token_type_ids"));
     }
 
     /// <summary>Three pairs of different lengths padded to the longest (another length than the fixture's); for multiple choice two choices each.</summary>
-    private static (Tensor Ids, Tensor Mask, Tensor Types) TokenizedInputs(BertTokenizer tokenizer, bool choices)
+    internal static (Tensor Ids, Tensor Mask, Tensor Types) TokenizedInputs(BertTokenizer tokenizer, bool choices)
     {
         string[] first = ["the film was a quiet triumph", "awful", "a long and winding story about a family that never speaks to each other"];
         string[] second = ["i loved it", "the plot made no sense at all", "yes"];
@@ -308,7 +308,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         }
     }
 
-    private static SortedDictionary<string, int> OpCounts(string file)
+    internal static SortedDictionary<string, int> OpCounts(string file)
     {
         var model = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(file));
         var counts = new SortedDictionary<string, int>(StringComparer.Ordinal);
