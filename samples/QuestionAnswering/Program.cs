@@ -1,6 +1,6 @@
 // Extractive question answering from SQuAD-format JSON: reads data/train.json and data/dev.json (short biographies of
 // about 100 tokens with questions whose answers are spans of them) with SquadReader, splits each context into windows
-// of 64 tokens that overlap by 16 with SquadEncoder (so many answers lie only in a later window), fine-tunes a small
+// of 64 tokens that overlap by 16 with SquadEncoder (so many answers lie only in a later window), fine-tunes a pretrained
 // BERT with a QuestionAnsweringHead, and scores the dev questions with the question-answering predictor: SQuAD exact
 // match and F1 before and after training.
 //   dotnet run -c Release --project samples/QuestionAnswering [-- <checkpoint folder or hub id>]

