@@ -59,11 +59,13 @@ var result = trainer.Train(new InMemoryExamples(trainFeatures.Items.Select(f => 
 var after = Score();
 Console.WriteLine($"Dev after training ({result.GlobalStep} steps): exact match {after.Scores.ExactMatch:F1}, F1 {after.Scores.F1:F1}");
 
-Console.WriteLine("Some dev answers:");
+// The score is start × end probability within a window; the pipeline adds up the scores of spans with the same text
+// (in overlapping windows, say), so a score can exceed 1.
+Console.WriteLine("Some dev answers (score):");
 foreach (var (question, i) in dev.Items.Select((q, i) => (q, i)).Take(8))
 {
     var answer = after.Answers[i];
-    Console.WriteLine($"  {question.Question,-46} -> {$"\"{answer.Text}\"",-16} {answer.Score,4:P0}  "
+    Console.WriteLine($"  {question.Question,-46} -> {$"\"{answer.Text}\"",-16} score {answer.Score,4:F2}  "
         + $"gold \"{question.Answers[0].Text}\" ({(answerWindow.TryGetValue(i, out var w) ? $"in window {w}" : "split by every window")})");
 }
 return after.Scores.F1 > before.Scores.F1 ? 0 : 1;
