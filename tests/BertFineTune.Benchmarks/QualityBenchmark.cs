@@ -143,18 +143,15 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
 
     private void PairTask(string name, string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
     {
-        // GLUE's MRPC files: label, id1, id2, sentence1, sentence2; tab-separated without quoting (transformers' GLUE
-        // processor reads them with quotechar=None: the sentences hold literal quotes).
-        IReadOnlyList<TextExample> Read(string file) => Tsv(Path.Combine(folder, file)).Select(r =>
-            new TextExample(r.Fields[3], r.Fields[4], TargetValue.Integer(int.Parse(r.Fields[0], CultureInfo.InvariantCulture)), r.Line)).ToList();
+        // GLUE's MRPC files, read with the library's GLUE preset (tab-separated, quotes as text); test.tsv alone has a header.
+        IReadOnlyList<TextExample> Read(string file) => DelimitedFileReader.Read(Path.Combine(folder, file),
+            DelimitedReaderOptions.GlueMrpc with { HasHeader = file == "test.tsv" }).Items;
         Classify(name, Labels(2), Read("train.tsv"), Read("dev.tsv"), Read("test.tsv"), hp, published, "accuracy", extraMetric: "f1_binary");
     }
 
     private void StsbTask(string folder, TaskHyperParameters hp, IReadOnlyList<PublishedScore> published)
     {
-        // GLUE STS-B columns: sentence1 = 8, sentence2 = 9, score = 10 (1-based), no header in these files.
-        IReadOnlyList<TextExample> Read(string file) => Tsv(Path.Combine(folder, file)).Select(r =>
-            new TextExample(r.Fields[7], r.Fields[8], TargetValue.Number(float.Parse(r.Fields[9], CultureInfo.InvariantCulture)), r.Line)).ToList();
+        IReadOnlyList<TextExample> Read(string file) => DelimitedFileReader.Read(Path.Combine(folder, file), DelimitedReaderOptions.GlueStsB).Items;
         var train = Read("train.tsv");
         var dev = Read("dev.tsv");
         Train("STS-B", "fine-tuned", Take(train).Count, hp, published, "pearson",
@@ -214,25 +211,6 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
         new Random(SplitSeed).Shuffle(order);
         int devCount = all.Count / 10;
         return (order.Skip(devCount).Select(i => all[i]).ToList(), order.Take(devCount).Select(i => all[i]).ToList());
-    }
-
-    /// <summary>
-    /// Tab-separated rows without quote processing (GLUE's format), with their 1-based line numbers. A first line whose
-    /// first field is not a number is a header (MRPC's test.tsv has one, "Quality", the other files none) and is skipped.
-    /// </summary>
-    private static IEnumerable<(string[] Fields, int Line)> Tsv(string path)
-    {
-        int line = 0;
-        foreach (var text in File.ReadLines(path))
-        {
-            line++;
-            var fields = text.Split('\t');
-            if (text.Length == 0 || (line == 1 && !double.TryParse(fields[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
-            {
-                continue;
-            }
-            yield return (fields, line);
-        }
     }
 
     /// <summary>Fine-tunes a fresh copy of the checkpoint with the head <paramref name="head"/> adds, and records the row.</summary>
