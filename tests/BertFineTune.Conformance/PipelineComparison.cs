@@ -70,7 +70,7 @@ public static class PipelineComparison
 
     private static string? CompareText((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
-        var predictor = new TextClassificationPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = TorchPredictors.TextClassification(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         string? mismatch = null;
         if (row.TryGetProperty("top_k_all", out var all))
@@ -109,7 +109,7 @@ public static class PipelineComparison
 
     private static string? CompareTokens((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
-        var predictor = new TokenClassificationPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = TorchPredictors.TokenClassification(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         var strategy = row.GetProperty("aggregation_strategy").GetString() switch
         {
@@ -147,7 +147,7 @@ public static class PipelineComparison
 
     private static string? CompareFillMask((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
     {
-        var predictor = new FillMaskPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = TorchPredictors.FillMask(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         int topK = row.TryGetProperty("top_k", out var k) ? k.GetInt32() : 5;
         var result = row.GetProperty("result");

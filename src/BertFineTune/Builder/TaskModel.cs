@@ -116,27 +116,27 @@ public sealed class TaskModel : IDisposable
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
     /// <exception cref="ArgumentException">The head is not sequence classification.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => TorchPredictors.TextClassification(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A token classifier (named entities); needs a token-classification head.</summary>
     /// <exception cref="ArgumentException">The head is not token classification.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1, or <paramref name="stride"/> is negative.</exception>
-    public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
+    public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => TorchPredictors.TokenClassification(Model, Tokenizer, batchSize, stride, MixedPrecision);
 
     /// <summary>An extractive question answerer; needs a question-answering head.</summary>
     /// <exception cref="ArgumentException">The head is not a question-answering head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => TorchPredictors.QuestionAnswering(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A fill-mask predictor; needs a masked-LM head.</summary>
     /// <exception cref="ArgumentException">The head is not a masked-LM head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => TorchPredictors.FillMask(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A sentence embedder; needs a sentence-embedding head.</summary>
     /// <exception cref="ArgumentException">The head is not a sentence-embedding head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => TorchPredictors.Embedding(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();
