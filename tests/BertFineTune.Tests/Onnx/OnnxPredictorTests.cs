@@ -1,5 +1,6 @@
 using BertFineTune.Builder;
 using BertFineTune.Checkpoints;
+using BertFineTune.Checkpoints.Onnx;
 using BertFineTune.Inference;
 using BertFineTune.Onnx;
 
@@ -158,6 +159,52 @@ public class OnnxPredictorTests
         Assert.Equal(model.Tokenizer.VocabularySize, onnx.Tokenizer.VocabularySize);
         Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], onnx.InputNames);
         Assert.Equal(["logits"], onnx.OutputNames);
+    }
+
+    [Fact]
+    public void A_graph_without_token_type_ids_is_fed_only_the_inputs_it_declares()
+    {
+        // An export without token_type_ids (as optimum writes for models that never use segments): the input is removed
+        // and the graph computes it as input_ids × 0, so single texts (all segment ids 0) must predict exactly as before.
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
+        using var full = new TempFolder();
+        using var reduced = new TempFolder();
+        model.ExportOnnxFolder(full.Path);
+        model.ExportOnnxFolder(reduced.Path);
+        var graphFile = reduced.File("model.onnx");
+        var proto = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(graphFile));
+        proto.Graph.Input.Remove(proto.Graph.Input.Single(i => i.Name == "token_type_ids"));
+        proto.Graph.Initializer.Add(new global::Onnx.TensorProto
+        {
+            Name = "zero_int64",
+            DataType = (int)global::Onnx.TensorProto.Types.DataType.Int64,
+            Int64Data = { 0L },
+        });
+        proto.Graph.Node.Insert(0, new global::Onnx.NodeProto { OpType = "Mul", Name = "token_type_ids_zero", Input = { "input_ids", "zero_int64" }, Output = { "token_type_ids" } });
+        File.WriteAllBytes(graphFile, Google.Protobuf.MessageExtensions.ToByteArray(proto));
+        using var withTypes = OnnxModel.Load(full.Path);
+        using var withoutTypes = OnnxModel.Load(reduced.Path);
+
+        Assert.Equal(["input_ids", "attention_mask"], withoutTypes.InputNames);
+        AssertSameLabels(withTypes.CreateTextClassificationPredictor().PredictBatch(Texts, topK: null),
+            withoutTypes.CreateTextClassificationPredictor().PredictBatch(Texts, topK: null));
+    }
+
+    [Fact]
+    public void An_int8_export_folder_loads_and_predicts_a_distribution_over_the_same_labels()
+    {
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
+        using var temp = new TempFolder();
+        model.ExportOnnxFolder(temp.Path, new OnnxExportOptions { Quantization = OnnxQuantization.DynamicInt8 });
+        using var onnx = OnnxModel.Load(temp.Path);
+
+        var scores = onnx.CreateTextClassificationPredictor().PredictBatch(Texts, topK: null);
+
+        Assert.All(scores, s =>
+        {
+            Assert.Equal(model.Model.Config.Labels.Order(StringComparer.Ordinal), s.Select(l => l.Label).Order(StringComparer.Ordinal));
+            Assert.Equal(1.0, s.Sum(l => l.Score), 5);
+        });
     }
 
     [Theory]
