@@ -15,8 +15,12 @@ internal sealed class ExportOnnxSettings : CommonSettings
     public string? Model { get; init; }
 
     [CommandOption("-o|--output <FILE>")]
-    [Description("The .onnx file to write (replaced when it exists; written to a temporary file first and renamed when complete).")]
+    [Description("The .onnx file to write (replaced when it exists; written to a temporary file first and renamed when complete); with --folder, the folder to write.")]
     public string? Output { get; init; }
+
+    [CommandOption("--folder")]
+    [Description("Write --output as a folder for BertFineTune.Onnx: model.onnx, config.json and the tokenizer files (TaskModel.ExportOnnxFolder).")]
+    public bool Folder { get; init; }
 
     [CommandOption("--opset <N>")]
     [Description("ONNX opset of the graph, 17 (LayerNormalization) to 21.")]
@@ -42,7 +46,8 @@ internal sealed class ExportOnnxSettings : CommonSettings
         : Opset is < OnnxExportOptions.MinimumOpset or > OnnxExportOptions.MaximumOpset
             ? ValidationResult.Error($"--opset must be {OnnxExportOptions.MinimumOpset} to {OnnxExportOptions.MaximumOpset} (LayerNormalization needs opset {OnnxExportOptions.MinimumOpset}), got {Opset}.")
         : Quantization is null ? ValidationResult.Error($"--quantize must be none or int8, got '{Quantize}'.")
-        : Directory.Exists(Output) ? ValidationResult.Error($"--output {Output} is a folder; give the path of the .onnx file to write.")
+        : !Folder && Directory.Exists(Output) ? ValidationResult.Error($"--output {Output} is a folder; give the path of the .onnx file to write, or add --folder to write model.onnx, config.json and the tokenizer files into it.")
+        : Folder && File.Exists(Output) ? ValidationResult.Error($"--output {Output} is a file; with --folder give the folder to write model.onnx, config.json and the tokenizer files into.")
         : ValidationResult.Success();
 }
 
@@ -55,10 +60,20 @@ internal sealed class ExportOnnxCommand : Command<ExportOnnxSettings>
     public override int Execute(CommandContext context, ExportOnnxSettings settings, CancellationToken cancellationToken)
     {
         using var model = CliException.During(ErrorKind.Model, () => BertModelBuilder.FromPretrained(settings.Model!).Build(cancellationToken: cancellationToken));
-        var output = Path.GetFullPath(settings.Output!);
+        var target = Path.GetFullPath(settings.Output!);
+        // With --folder, the graph is the folder's model.onnx (the name BertFineTune.Onnx's OnnxModel.Load reads).
+        var output = settings.Folder ? Path.Combine(target, "model.onnx") : target;
         CliException.During(ErrorKind.Other, () =>
         {
-            model.ExportOnnx(output, new OnnxExportOptions { Opset = settings.Opset, Quantization = settings.Quantization!.Value });
+            var options = new OnnxExportOptions { Opset = settings.Opset, Quantization = settings.Quantization!.Value };
+            if (settings.Folder)
+            {
+                model.ExportOnnxFolder(target, options);
+            }
+            else
+            {
+                model.ExportOnnx(output, options);
+            }
             return 0;
         });
         var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));

@@ -315,8 +315,8 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             var results = new Dictionary<bool, (double P50, double P95, double PerSecond)>();
             foreach (bool bf16 in new[] { false, true })
             {
-                var one = new TextClassificationPredictor(model, tokenizer, batchSize: 1) { MixedPrecision = bf16 && _bf16 };
-                var many = new TextClassificationPredictor(model, tokenizer, batchSize: 64) { MixedPrecision = bf16 && _bf16 };
+                var one = TorchPredictors.TextClassification(model, tokenizer, batchSize: 1, mixedPrecision: bf16 && _bf16);
+                var many = TorchPredictors.TextClassification(model, tokenizer, batchSize: 64, mixedPrecision: bf16 && _bf16);
                 for (int i = 0; i < 5; i++)
                 {
                     one.Predict(texts[i]);

@@ -12,6 +12,15 @@ namespace BertFineTune.Conformance;
 /// <param name="Mismatch">The first difference, or null.</param>
 public sealed record PipelineRowResult(int Index, bool Passed, string? Mismatch);
 
+/// <summary>What runs the predictors under comparison.</summary>
+public enum PipelineRuntime
+{
+    /// <summary>TorchSharp (TaskModel's predictors).</summary>
+    Torch,
+    /// <summary>ONNX Runtime: each fixture model exported as TaskModel.ExportOnnxFolder writes it, loaded with BertFineTune.Onnx.</summary>
+    Onnx,
+}
+
 /// <summary>
 /// Compares the predictors with transformers' pipelines: text classification (<c>seq_cls</c> with top_k all and default,
 /// <c>seq_multilabel</c> with sigmoid), token classification (<c>token_cls</c>, every aggregation) and fill-mask (<c>mlm</c>).
@@ -20,18 +29,32 @@ public static class PipelineComparison
 {
     private const double Tolerance = 1e-5;
 
-    /// <summary>Runs every row of <paramref name="fixturePath"/> against the models in <paramref name="modelsFolder"/>.</summary>
-    public static IReadOnlyList<PipelineRowResult> Run(string fixturePath, string modelsFolder)
+    /// <summary>
+    /// Runs every row of <paramref name="fixturePath"/> against the models in <paramref name="modelsFolder"/>, with the
+    /// predictors on <paramref name="runtime"/>.
+    /// </summary>
+    public static IReadOnlyList<PipelineRowResult> Run(string fixturePath, string modelsFolder, PipelineRuntime runtime = PipelineRuntime.Torch)
     {
         using var document = JsonDocument.Parse(File.ReadAllText(fixturePath));
         var rows = document.RootElement.GetProperty("rows").EnumerateArray().ToList();
-        var cache = new Dictionary<string, (BertForTask Model, BertTokenizer Tokenizer)>(StringComparer.Ordinal);
-        (BertForTask, BertTokenizer) Load(string name)
+        var cache = new Dictionary<string, Loaded>(StringComparer.Ordinal);
+        var exports = Path.Combine(Path.GetTempPath(), "bertfinetune-conformance", Guid.NewGuid().ToString("N"));
+        Loaded Load(string name)
         {
             if (!cache.TryGetValue(name, out var loaded))
             {
                 var folder = Path.Combine(modelsFolder, name);
-                loaded = (BertForTask.LoadFolder(folder), BertTokenizer.Load(folder));
+                loaded = new Loaded(BertForTask.LoadFolder(folder), BertTokenizer.Load(folder), null);
+                if (runtime == PipelineRuntime.Onnx)
+                {
+                    // The folder TaskModel.ExportOnnxFolder writes: model.onnx, config.json, tokenizer files.
+                    var export = Path.Combine(exports, name);
+                    Directory.CreateDirectory(export);
+                    OnnxModelExport.Export(loaded.Model, Path.Combine(export, "model.onnx"), null);
+                    loaded.Model.Config.Save(export);
+                    loaded.Tokenizer.Save(export);
+                    loaded = loaded with { Onnx = global::BertFineTune.Onnx.OnnxModel.Load(export) };
+                }
                 cache[name] = loaded;
             }
             return loaded;
@@ -61,16 +84,24 @@ public static class PipelineComparison
         }
         finally
         {
-            foreach (var (model, _) in cache.Values)
+            foreach (var loaded in cache.Values)
             {
-                model.Dispose();
+                loaded.Model.Dispose();
+                loaded.Onnx?.Dispose();
+            }
+            if (Directory.Exists(exports))
+            {
+                Directory.Delete(exports, recursive: true);
             }
         }
     }
 
-    private static string? CompareText((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    /// <summary>A fixture model, its tokenizer and, for the ONNX runtime, its export loaded with BertFineTune.Onnx.</summary>
+    private sealed record Loaded(BertForTask Model, BertTokenizer Tokenizer, global::BertFineTune.Onnx.OnnxModel? Onnx);
+
+    private static string? CompareText(Loaded loaded, JsonElement row)
     {
-        var predictor = new TextClassificationPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = loaded.Onnx?.CreateTextClassificationPredictor() ?? TorchPredictors.TextClassification(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         string? mismatch = null;
         if (row.TryGetProperty("top_k_all", out var all))
@@ -107,9 +138,9 @@ public static class PipelineComparison
         return null;
     }
 
-    private static string? CompareTokens((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    private static string? CompareTokens(Loaded loaded, JsonElement row)
     {
-        var predictor = new TokenClassificationPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = loaded.Onnx?.CreateTokenClassificationPredictor() ?? TorchPredictors.TokenClassification(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         var strategy = row.GetProperty("aggregation_strategy").GetString() switch
         {
@@ -145,9 +176,9 @@ public static class PipelineComparison
         return null;
     }
 
-    private static string? CompareFillMask((BertForTask Model, BertTokenizer Tokenizer) loaded, JsonElement row)
+    private static string? CompareFillMask(Loaded loaded, JsonElement row)
     {
-        var predictor = new FillMaskPredictor(loaded.Model, loaded.Tokenizer);
+        var predictor = loaded.Onnx?.CreateFillMaskPredictor() ?? TorchPredictors.FillMask(loaded.Model, loaded.Tokenizer);
         var text = row.GetProperty("text").GetString()!;
         int topK = row.TryGetProperty("top_k", out var k) ? k.GetInt32() : 5;
         var result = row.GetProperty("result");

@@ -4,11 +4,11 @@ using BertFineTune.Conformance;
 // BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]
 // BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]
 // BertFineTune.Conformance training --fixture <training_steps.json>
-// BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder>
+// BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder> [--runtime torch|onnx]
 const string Usage = "usage: BertFineTune.Conformance model --model <dir> [--tolerance 1e-5]\n"
     + "       BertFineTune.Conformance tokenizer --tokenizer <vocab.txt | model folder> --fixture <file.json> [--lowercase true|false]\n"
     + "       BertFineTune.Conformance training --fixture <training_steps.json>\n"
-    + "       BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder>";
+    + "       BertFineTune.Conformance pipeline --fixture <pipeline_*.json> --models <models folder> [--runtime torch|onnx]";
 
 if (args.Length == 0 || args[0] is not ("model" or "tokenizer" or "training" or "pipeline"))
 {
@@ -107,8 +107,14 @@ static int RunPipeline(Dictionary<string, string> named)
 {
     var fixture = Required(named, "--fixture");
     var models = Required(named, "--models");
-    CheckOnly(named, "--fixture", "--models");
-    var results = PipelineComparison.Run(fixture, models);
+    CheckOnly(named, "--fixture", "--models", "--runtime");
+    var runtime = named.GetValueOrDefault("--runtime", "torch") switch
+    {
+        "torch" => PipelineRuntime.Torch,
+        "onnx" => PipelineRuntime.Onnx,
+        var other => throw new UsageException($"--runtime must be torch or onnx, got '{other}'."),
+    };
+    var results = PipelineComparison.Run(fixture, models, runtime);
     foreach (var failure in results.Where(r => !r.Passed).Take(10))
     {
         Console.WriteLine($"row {failure.Index}: {failure.Mismatch}");

@@ -113,30 +113,60 @@ public sealed class TaskModel : IDisposable
     /// <exception cref="IOException">The file cannot be written.</exception>
     public void ExportOnnx(string path, OnnxExportOptions? options = null) => OnnxModelExport.Export(Model, path, options);
 
+    /// <summary>
+    /// Writes the folder that <c>BertFineTune.Onnx</c>'s <c>OnnxModel.Load</c> reads: <c>model.onnx</c> (as
+    /// <see cref="ExportOnnx"/> writes it), <c>config.json</c> (the labels, <c>problem_type</c> and limits the predictors
+    /// need) and the tokenizer files (<c>tokenizer.json</c>, <c>tokenizer_config.json</c>, <c>vocab.txt</c>, as
+    /// <see cref="BertTokenizer.Save"/> writes them). No weights are written besides the ONNX file. Existing files of
+    /// those names are replaced. See docs/onnx-export.md.
+    /// </summary>
+    /// <param name="folder">The folder to write (created when missing).</param>
+    /// <param name="options">The opset and quantization of <c>model.onnx</c>; null for the defaults.</param>
+    /// <exception cref="ArgumentException"><paramref name="folder"/> is empty or an existing file, or (int8) a linear weight is NaN or infinite.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The opset or quantization is out of range (see <see cref="ExportOnnx"/>).</exception>
+    /// <exception cref="NotSupportedException">The head does not implement <see cref="TaskHead.ExportOnnx"/>; the message names it.</exception>
+    /// <exception cref="IOException">A file cannot be written.</exception>
+    public void ExportOnnxFolder(string folder, OnnxExportOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (File.Exists(folder))
+        {
+            throw new ArgumentException($"{folder} is a file; give the folder to write model.onnx, config.json and the tokenizer files into.", nameof(folder));
+        }
+        Directory.CreateDirectory(folder);
+        // The graph first: an unexportable head fails before anything else is written.
+        OnnxModelExport.Export(Model, Path.Combine(folder, OnnxFolderModelFileName), options);
+        Model.Config.Save(folder);
+        Tokenizer.Save(folder);
+    }
+
+    /// <summary>The ONNX file's name in the folder <see cref="ExportOnnxFolder"/> writes (what BertFineTune.Onnx loads).</summary>
+    internal const string OnnxFolderModelFileName = "model.onnx";
+
     /// <summary>A text (pair) classifier; needs a sequence-classification head.</summary>
     /// <exception cref="ArgumentException">The head is not sequence classification.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public TextClassificationPredictor CreateTextClassificationPredictor(int batchSize = 32) => TorchPredictors.TextClassification(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A token classifier (named entities); needs a token-classification head.</summary>
     /// <exception cref="ArgumentException">The head is not token classification.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1, or <paramref name="stride"/> is negative.</exception>
-    public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => new(Model, Tokenizer, batchSize, stride) { MixedPrecision = MixedPrecision };
+    public TokenClassificationPredictor CreateTokenClassificationPredictor(int batchSize = 32, int stride = 32) => TorchPredictors.TokenClassification(Model, Tokenizer, batchSize, stride, MixedPrecision);
 
     /// <summary>An extractive question answerer; needs a question-answering head.</summary>
     /// <exception cref="ArgumentException">The head is not a question-answering head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public QuestionAnsweringPredictor CreateQuestionAnsweringPredictor(int batchSize = 16) => TorchPredictors.QuestionAnswering(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A fill-mask predictor; needs a masked-LM head.</summary>
     /// <exception cref="ArgumentException">The head is not a masked-LM head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public FillMaskPredictor CreateFillMaskPredictor(int batchSize = 32) => TorchPredictors.FillMask(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <summary>A sentence embedder; needs a sentence-embedding head.</summary>
     /// <exception cref="ArgumentException">The head is not a sentence-embedding head.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is below 1.</exception>
-    public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => new(Model, Tokenizer, batchSize) { MixedPrecision = MixedPrecision };
+    public EmbeddingPredictor CreateEmbeddingPredictor(int batchSize = 32) => TorchPredictors.Embedding(Model, Tokenizer, batchSize, MixedPrecision);
 
     /// <inheritdoc />
     public void Dispose() => Model.Dispose();

@@ -11,7 +11,7 @@ public sealed class ExportOnnxCliTests
         var result = CliRunner.Run(null, "export-onnx", "--help");
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var option in new[] { "--model", "--output", "--opset", "--quantize" })
+        foreach (var option in new[] { "--model", "--output", "--opset", "--quantize", "--folder" })
         {
             Assert.Contains(option, result.Output, StringComparison.Ordinal);
         }
@@ -33,6 +33,33 @@ public sealed class ExportOnnxCliTests
         var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
         Assert.Equal(17, written.OpsetImport.Single().Version);
         Assert.Equal(["model.onnx"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Export_onnx_folder_writes_the_graph_config_and_tokenizer_that_BertFineTune_Onnx_loads()
+    {
+        using var temp = new TempFolder();
+        var folder = temp.File("onnx");
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", folder, "--folder");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Equal(Path.GetFullPath(Path.Combine(folder, "model.onnx")), result.Output.TrimEnd().Split('\n')[^1]);
+        Assert.Equal(["config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json", "vocab.txt"],
+            Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        using var onnx = global::BertFineTune.Onnx.OnnxModel.Load(folder);
+        Assert.Equal(["negative", "neutral", "positive"], onnx.CreateTextClassificationPredictor().Labels);
+    }
+
+    [Fact]
+    public void Export_onnx_to_an_existing_folder_without_folder_is_a_usage_error_that_suggests_it()
+    {
+        using var temp = new TempFolder();
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", temp.Path);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("--folder", result.Output + result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -12,12 +12,14 @@ public class PredictorTests
 {
     private static TaskModel Load(string name) => BertModelBuilder.FromPretrained(Fixtures.Model(name)).Build();
 
-    [Fact]
-    public void Every_pipeline_fixture_row_matches_transformers()
+    [Theory]
+    [InlineData(global::BertFineTune.Conformance.PipelineRuntime.Torch)]
+    [InlineData(global::BertFineTune.Conformance.PipelineRuntime.Onnx)]
+    public void Every_pipeline_fixture_row_matches_transformers(global::BertFineTune.Conformance.PipelineRuntime runtime)
     {
         foreach (var fixture in new[] { "text_classification", "token_classification", "fill_mask" })
         {
-            var results = global::BertFineTune.Conformance.PipelineComparison.Run(Path.Combine(Fixtures.HfReference, $"pipeline_{fixture}.json"), Path.Combine(Fixtures.HfReference, "models"));
+            var results = global::BertFineTune.Conformance.PipelineComparison.Run(Path.Combine(Fixtures.HfReference, $"pipeline_{fixture}.json"), Path.Combine(Fixtures.HfReference, "models"), runtime);
             Assert.NotEmpty(results);
             Assert.True(results.All(r => r.Passed), string.Join("\n", results.Where(r => !r.Passed).Select(r => $"{fixture} row {r.Index}: {r.Mismatch}")));
         }

@@ -4,7 +4,7 @@ namespace BertFineTune.Tests.Packaging;
 
 public class PackageTests
 {
-    private static (int ExitCode, string Output) Run(string workingDirectory, string arguments, int timeoutSeconds = 600)
+    internal static (int ExitCode, string Output) Run(string workingDirectory, string arguments, int timeoutSeconds = 600)
     {
         var start = new ProcessStartInfo("dotnet", arguments)
         {
@@ -25,6 +25,18 @@ public class PackageTests
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
+    /// <summary>Packs each project under src/ into <paramref name="feed"/> at <paramref name="version"/>.</summary>
+    internal static void Pack(string feed, string version, params string[] projects)
+    {
+        foreach (var name in projects)
+        {
+            var project = Path.Combine(Fixtures.RepositoryRoot, "src", name, $"{name}.csproj");
+            var pack = Run(Fixtures.RepositoryRoot, $"pack \"{project}\" -c Release -o \"{feed}\" -p:Version={version}");
+            Assert.True(pack.ExitCode == 0, pack.Output);
+            Assert.True(File.Exists(Path.Combine(feed, $"{name}.{version}.nupkg")), name);
+        }
+    }
+
     [Fact]
     public void The_packed_package_installs_into_a_new_console_app_and_runs_a_forward_pass()
     {
@@ -33,10 +45,8 @@ public class PackageTests
         var app = Directory.CreateDirectory(Path.Combine(temp.Path, "app")).FullName;
         // A version no earlier run used, so NuGet cannot answer from its global cache.
         var version = $"0.0.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
-        var project = Path.Combine(Fixtures.RepositoryRoot, "src", "BertFineTune", "BertFineTune.csproj");
-
-        var pack = Run(Fixtures.RepositoryRoot, $"pack \"{project}\" -c Release -o \"{feed}\" -p:Version={version}");
-        Assert.True(pack.ExitCode == 0, pack.Output);
+        // BertFineTune depends on BertFineTune.Core (the torch-free tokenizer and predictors), packed at the same version.
+        Pack(feed, version, "BertFineTune.Core", "BertFineTune");
         Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.nupkg")));
         Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.snupkg")));
 

@@ -360,8 +360,8 @@ public class MixedPrecisionTests
         var tokenizer = BertTokenizer.Load(Path.Combine(Fixtures.HfReference, "vocab8k.txt"));
         using var model = TrainingKit.Model(Config() with { VocabSize = tokenizer.VocabularySize, MaxPositionEmbeddings = 64 });
         string[] texts = ["a short one", "a somewhat longer sentence about nothing much", "the end"];
-        var reference = new TextClassificationPredictor(model, tokenizer).PredictBatch(texts, topK: null);
-        var predictor = new TextClassificationPredictor(model, tokenizer, batchSize: 2) { MixedPrecision = true };
+        var reference = TorchPredictors.TextClassification(model, tokenizer).PredictBatch(texts, topK: null);
+        var predictor = TorchPredictors.TextClassification(model, tokenizer, batchSize: 2, mixedPrecision: true);
 
         var first = predictor.PredictBatch(texts, topK: null);
         var second = predictor.PredictBatch(texts, topK: null);

@@ -45,7 +45,7 @@ public class RuntimeOptionsTests
             using var model = Builder().UseMixedPrecision().UseLoggerFactory(logs).Build();
 
             Assert.Equal(supported, model.MixedPrecision);
-            Assert.Equal(supported, model.CreateTextClassificationPredictor().MixedPrecision);
+            Assert.Equal(supported, ((BertFineTune.Inference.TorchPredictorBackend)model.CreateTextClassificationPredictor().Backend).MixedPrecision);
             Assert.Equal(supported, model.CreateTrainer(new TrainerOptions()).MixedPrecision);
             var warnings = logs.Messages.Where(m => m.Contains("Mixed precision is off", StringComparison.Ordinal)).ToList();
             if (supported)
@@ -69,7 +69,7 @@ public class RuntimeOptionsTests
         using var model = Builder().Build();
 
         Assert.False(model.MixedPrecision);
-        Assert.False(model.CreateTextClassificationPredictor().MixedPrecision);
+        Assert.False(((BertFineTune.Inference.TorchPredictorBackend)model.CreateTextClassificationPredictor().Backend).MixedPrecision);
         Assert.False(model.CreateTrainer(new TrainerOptions()).MixedPrecision);
     }
 }

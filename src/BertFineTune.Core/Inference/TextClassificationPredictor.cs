@@ -1,7 +1,5 @@
 using BertFineTune.Checkpoints;
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
-using static TorchSharp.torch;
 
 namespace BertFineTune.Inference;
 
@@ -28,18 +26,24 @@ public sealed record LabelScore(string Label, double Score);
 /// </summary>
 public sealed class TextClassificationPredictor : Predictor
 {
-    /// <summary>Creates the predictor for a sequence-classification model.</summary>
-    /// <exception cref="ArgumentException">The model's head is not sequence classification.</exception>
-    internal TextClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32)
-        : base(model, tokenizer, batchSize)
+    /// <summary>
+    /// Creates the predictor over <paramref name="backend"/>; the score function is chosen as transformers'
+    /// <c>TextClassificationPipeline.postprocess</c> does: regression → none; multi-label or one label → sigmoid;
+    /// otherwise softmax.
+    /// </summary>
+    /// <param name="backend">What runs the model; its output <c>logits</c> is [labels] per input.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="labels">The label names by id (<c>id2label</c>).</param>
+    /// <param name="problemType">The config's <c>problem_type</c>, or null.</param>
+    /// <param name="batchSize">Inputs per forward pass.</param>
+    internal TextClassificationPredictor(IPredictorBackend backend, BertTokenizer tokenizer, IReadOnlyList<string> labels,
+        ProblemType? problemType, int batchSize = 32)
+        : base(backend, tokenizer, batchSize)
     {
-        if (model.Head is not SequenceClassificationHead head)
-        {
-            throw new ArgumentException($"Text classification needs a SequenceClassificationHead, not {model.Head.GetType().Name}.", nameof(model));
-        }
-        Labels = head.Labels;
-        DefaultFunction = head.ProblemType == ProblemType.Regression ? ScoreFunction.None
-            : head.ProblemType == ProblemType.MultiLabelClassification || Labels.Count == 1 ? ScoreFunction.Sigmoid
+        ArgumentNullException.ThrowIfNull(labels);
+        Labels = labels;
+        DefaultFunction = problemType == ProblemType.Regression ? ScoreFunction.None
+            : problemType == ProblemType.MultiLabelClassification || Labels.Count == 1 ? ScoreFunction.Sigmoid
             : ScoreFunction.Softmax;
     }
 
@@ -67,12 +71,12 @@ public sealed class TextClassificationPredictor : Predictor
         var apply = function ?? DefaultFunction;
         Run(encodings, (i, outputs) =>
         {
-            var logits = outputs["logits"];
+            var logits = Output(outputs, "logits");
             float[] scores = apply switch
             {
-                ScoreFunction.Softmax => Softmax(logits),
-                ScoreFunction.Sigmoid => Sigmoid(logits),
-                _ => logits.to_type(ScalarType.Float32).data<float>().ToArray(),
+                ScoreFunction.Softmax => Scores.Softmax(logits.Values, logits.Width),
+                ScoreFunction.Sigmoid => Scores.Sigmoid(logits.Values),
+                _ => logits.Values,
             };
             var ranked = scores.Select((s, k) => new LabelScore(Labels[k], s)).OrderByDescending(l => l.Score);
             results[i] = (topK is { } k ? ranked.Take(k) : ranked).ToList();
@@ -80,9 +84,4 @@ public sealed class TextClassificationPredictor : Predictor
         return results;
     }
 
-    private static float[] Sigmoid(Tensor logits)
-    {
-        using var scores = logits.to_type(ScalarType.Float32).sigmoid();
-        return scores.data<float>().ToArray();
-    }
 }

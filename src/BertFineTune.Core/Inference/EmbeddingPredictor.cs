@@ -1,18 +1,13 @@
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 
 namespace BertFineTune.Inference;
 
-/// <summary>Sentence embeddings: one vector per text (see <see cref="SentenceEmbeddingHead"/>), and cosine similarity.</summary>
+/// <summary>Sentence embeddings: one vector per text (the sentence-embedding head's <c>embeddings</c> output), and cosine similarity.</summary>
 public sealed class EmbeddingPredictor : Predictor
 {
-    /// <summary>Creates the predictor for a model with a <see cref="SentenceEmbeddingHead"/>.</summary>
-    internal EmbeddingPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
+    /// <summary>Creates the predictor over <paramref name="backend"/>, whose output <c>embeddings</c> is [hidden] per input.</summary>
+    internal EmbeddingPredictor(IPredictorBackend backend, BertTokenizer tokenizer, int batchSize = 32) : base(backend, tokenizer, batchSize)
     {
-        if (model.Head is not SentenceEmbeddingHead)
-        {
-            throw new ArgumentException($"Embeddings need a SentenceEmbeddingHead, not {model.Head.GetType().Name}.", nameof(model));
-        }
     }
 
     /// <summary>The embedding of <paramref name="text"/>.</summary>
@@ -24,7 +19,7 @@ public sealed class EmbeddingPredictor : Predictor
         ArgumentNullException.ThrowIfNull(texts);
         var encodings = Tokenizer.EncodeBatch(texts, options: TruncateToModel).Encodings;
         var vectors = new float[texts.Count][];
-        Run(encodings, (i, outputs) => vectors[i] = outputs["embeddings"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray());
+        Run(encodings, (i, outputs) => vectors[i] = Output(outputs, "embeddings").Values);
         return vectors;
     }
 

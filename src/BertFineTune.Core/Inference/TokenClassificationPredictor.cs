@@ -1,4 +1,3 @@
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 
 namespace BertFineTune.Inference;
@@ -42,16 +41,19 @@ public sealed record TokenEntity(string Entity, double Score, string Word, int S
 /// </summary>
 public sealed class TokenClassificationPredictor : Predictor
 {
-    /// <summary>Creates the predictor for a token-classification model.</summary>
-    internal TokenClassificationPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32, int stride = 32)
-        : base(model, tokenizer, batchSize)
+    /// <summary>Creates the predictor over <paramref name="backend"/>, whose output <c>logits</c> is [length, labels] per input.</summary>
+    /// <param name="backend">What runs the model.</param>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="labels">The label names by id (<c>id2label</c>).</param>
+    /// <param name="batchSize">Inputs per forward pass.</param>
+    /// <param name="stride">Tokens shared by consecutive windows of a long text; not negative.</param>
+    internal TokenClassificationPredictor(IPredictorBackend backend, BertTokenizer tokenizer, IReadOnlyList<string> labels,
+        int batchSize = 32, int stride = 32)
+        : base(backend, tokenizer, batchSize)
     {
-        if (model.Head is not TokenClassificationHead head)
-        {
-            throw new ArgumentException($"Token classification needs a TokenClassificationHead, not {model.Head.GetType().Name}.", nameof(model));
-        }
+        ArgumentNullException.ThrowIfNull(labels);
         ArgumentOutOfRangeException.ThrowIfNegative(stride);
-        Labels = head.Labels;
+        Labels = labels;
         Stride = stride;
     }
 
@@ -85,7 +87,11 @@ public sealed class TokenClassificationPredictor : Predictor
         // Window w of a text starts at text token w × step (the tokenizer's stride windows over MaxLength − 2 tokens).
         int step = MaxLength - 2 - stride;
         var windowScores = new float[windows.Count][];
-        Run(windows, (i, outputs) => windowScores[i] = Softmax(outputs["logits"]));
+        Run(windows, (i, outputs) =>
+        {
+            var logits = Output(outputs, "logits");
+            windowScores[i] = Scores.Softmax(logits.Values, logits.Width);
+        });
 
         var results = new IReadOnlyList<TokenEntity>[texts.Count];
         foreach (var sample in Enumerable.Range(0, windows.Count).GroupBy(i => windows[i].SampleIndex))

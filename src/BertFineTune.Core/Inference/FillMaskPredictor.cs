@@ -1,4 +1,3 @@
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 
 namespace BertFineTune.Inference;
@@ -16,13 +15,12 @@ public sealed record MaskPrediction(double Score, int Token, string TokenString,
 /// </summary>
 public sealed class FillMaskPredictor : Predictor
 {
-    /// <summary>Creates the predictor for a masked-LM (or pre-training) model.</summary>
-    internal FillMaskPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 32) : base(model, tokenizer, batchSize)
+    /// <summary>
+    /// Creates the predictor over <paramref name="backend"/>, whose output <c>logits</c> (masked LM) or
+    /// <c>prediction_logits</c> (pre-training) is [length, vocabulary] per input.
+    /// </summary>
+    internal FillMaskPredictor(IPredictorBackend backend, BertTokenizer tokenizer, int batchSize = 32) : base(backend, tokenizer, batchSize)
     {
-        if (model.Head is not (MaskedLanguageModelHead or PreTrainingHead))
-        {
-            throw new ArgumentException($"Fill-mask needs a masked-LM head, not {model.Head.GetType().Name}.", nameof(model));
-        }
     }
 
     /// <summary>
@@ -46,10 +44,11 @@ public sealed class FillMaskPredictor : Predictor
         var results = new List<IReadOnlyList<MaskPrediction>>();
         Run([encoding], (_, outputs) =>
         {
-            var logits = outputs["logits"];
+            var logits = outputs.ContainsKey("logits") || !outputs.ContainsKey("prediction_logits")
+                ? Output(outputs, "logits") : outputs["prediction_logits"];
             foreach (var position in masks)
             {
-                var probabilities = Softmax(logits[position]);
+                var probabilities = Scores.Softmax(logits.Values.AsSpan(position * logits.Width, logits.Width), logits.Width);
                 var candidates = targetIds ?? Enumerable.Range(0, probabilities.Length).ToArray();
                 var best = candidates.OrderByDescending(id => probabilities[id]).ThenBy(id => id).Take(topK);
                 results.Add(best.Select(id =>

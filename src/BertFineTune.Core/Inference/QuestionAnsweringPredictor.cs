@@ -1,4 +1,3 @@
-using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 
 namespace BertFineTune.Inference;
@@ -61,14 +60,9 @@ public sealed record QuestionAnsweringOptions
 /// </summary>
 public sealed class QuestionAnsweringPredictor : Predictor
 {
-    /// <summary>Creates the predictor for a question-answering model.</summary>
-    /// <exception cref="ArgumentException">The model's head is not a <see cref="QuestionAnsweringHead"/>.</exception>
-    internal QuestionAnsweringPredictor(BertForTask model, BertTokenizer tokenizer, int batchSize = 16) : base(model, tokenizer, batchSize)
+    /// <summary>Creates the predictor over <paramref name="backend"/>, whose outputs <c>start_logits</c> and <c>end_logits</c> are [length] per input.</summary>
+    internal QuestionAnsweringPredictor(IPredictorBackend backend, BertTokenizer tokenizer, int batchSize = 16) : base(backend, tokenizer, batchSize)
     {
-        if (model.Head is not QuestionAnsweringHead)
-        {
-            throw new ArgumentException($"Question answering needs a QuestionAnsweringHead, not {model.Head.GetType().Name}.", nameof(model));
-        }
     }
 
     /// <summary>The best answers to <paramref name="question"/> in <paramref name="context"/>, best first.</summary>
@@ -82,8 +76,7 @@ public sealed class QuestionAnsweringPredictor : Predictor
         var windows = EncodeWindows(Tokenizer, MaxLength, question, context, options);
         var scored = new (EncodedText Window, float[] Start, float[] End)[windows.Count];
         Run(windows, (w, outputs) => scored[w] = (windows[w],
-            outputs["start_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray(),
-            outputs["end_logits"].to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray()));
+            Output(outputs, "start_logits").Values, Output(outputs, "end_logits").Values));
         return DecodeAnswers(scored, context, options, Tokenizer.ClsTokenId);
     }
 
