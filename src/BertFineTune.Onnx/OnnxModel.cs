@@ -10,8 +10,10 @@ namespace BertFineTune.Onnx;
 /// A BERT model exported to ONNX (<c>TaskModel.ExportOnnxFolder</c>, or <c>TaskModel.ExportOnnx</c> with the model
 /// folder's <c>config.json</c> and tokenizer files beside it) in an ONNX Runtime session, with its tokenizer and config.
 /// Its predictors are the classes <c>TaskModel</c> creates (same options, results and post-processing), so an
-/// application predicts the same way on either backend. Dispose it to release the session; predictors created from it
-/// must not be used afterwards.
+/// application predicts the same way on either backend. The model and its predictors are safe for concurrent use (ONNX
+/// Runtime's <c>InferenceSession.Run</c> is thread-safe and the predictors keep no per-call state): a service creates one
+/// predictor and shares it. Dispose the model to release the session; predictors created from it must not be used
+/// afterwards.
 /// </summary>
 public sealed class OnnxModel : IDisposable
 {

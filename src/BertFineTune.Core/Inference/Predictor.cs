@@ -5,8 +5,11 @@ namespace BertFineTune.Inference;
 /// <summary>
 /// Shared plumbing of the predictors: a model backend (TorchSharp in BertFineTune, ONNX Runtime in BertFineTune.Onnx)
 /// with its tokenizer, and length-sorted batching so that dynamic padding adds little. Tokenizing and post-processing
-/// happen here on plain arrays, so every backend gives the same results from the same logits. A predictor is not safe
-/// for concurrent use; create one per thread.
+/// happen here on plain arrays, so every backend gives the same results from the same logits. The predictor itself keeps
+/// no per-call state, so whether it may serve several threads at once is its backend's: ONNX Runtime's (BertFineTune.Onnx)
+/// may, since an <c>InferenceSession</c> runs concurrent calls, so one predictor can serve a whole web service; TorchSharp's
+/// may not (a forward pass switches the model to eval mode and back, and makes the bfloat16 weight copies once), so
+/// create one per thread there.
 /// </summary>
 public abstract class Predictor
 {

@@ -191,6 +191,28 @@ public class OnnxPredictorTests
     }
 
     [Fact]
+    public void One_onnx_predictor_shared_by_many_threads_gives_each_the_result_it_gives_alone()
+    {
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
+        using var temp = new TempFolder();
+        model.ExportOnnxFolder(temp.Path);
+        // Two intra-op threads, so that ONNX Runtime's own pool is shared by the concurrent calls as in a service.
+        using var onnx = OnnxModel.Load(temp.Path, new OnnxRuntimeOptions { IntraOpNumThreads = 2 });
+        var predictor = onnx.CreateTextClassificationPredictor(batchSize: 2);
+        var alone = Texts.Select(text => predictor.Predict(text, topK: null)).ToList();
+
+        var together = new IReadOnlyList<LabelScore>[64];
+        Parallel.For(0, together.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            i => together[i] = predictor.Predict(Texts[i % Texts.Length], topK: null));
+
+        for (int i = 0; i < together.Length; i++)
+        {
+            // The same graph on the same input: ONNX Runtime's CPU kernels are deterministic, so the scores are equal, not close.
+            Assert.Equal(alone[i % Texts.Length], together[i]);
+        }
+    }
+
+    [Fact]
     public void An_int8_export_folder_loads_and_predicts_a_distribution_over_the_same_labels()
     {
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
