@@ -35,6 +35,60 @@ public sealed class ExportOnnxCliTests
         Assert.Equal(["model.onnx"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
     }
 
+    // The outputs of each built-in head's export, named as optimum names them (docs/onnx-export.md, "Inputs and outputs").
+    private static readonly Dictionary<string, string[]> OutputsByArchitecture = new(StringComparer.Ordinal)
+    {
+        ["BertModel"] = ["last_hidden_state", "pooler_output"],
+        ["BertForSequenceClassification"] = ["logits"],
+        ["BertForTokenClassification"] = ["logits"],
+        ["BertForMultipleChoice"] = ["logits"],
+        ["BertForMaskedLM"] = ["logits"],
+        ["BertForQuestionAnswering"] = ["start_logits", "end_logits"],
+        ["BertForPreTraining"] = ["prediction_logits", "seq_relationship_logits"],
+    };
+
+    /// <summary>Every fixture model folder whose architecture is a built-in head and that has the tokenizer a model folder needs.</summary>
+    public static TheoryData<string> BuiltInHeadModels()
+    {
+        var data = new TheoryData<string>();
+        foreach (var folder in Directory.GetDirectories(Path.Combine(Fixtures.HfReference, "models")).Order(StringComparer.Ordinal))
+        {
+            var config = Path.Combine(folder, "config.json");
+            bool hasTokenizer = File.Exists(Path.Combine(folder, "vocab.txt")) || File.Exists(Path.Combine(folder, "tokenizer.json"));
+            if (hasTokenizer && File.Exists(config) && OutputsByArchitecture.ContainsKey(ArchitectureOf(config)))
+            {
+                data.Add(Path.GetFileName(folder));
+            }
+        }
+        return data;
+    }
+
+    private static string ArchitectureOf(string configFile)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(configFile));
+        return json.RootElement.TryGetProperty("architectures", out var list) && list.GetArrayLength() > 0 ? list[0].GetString() ?? "" : "";
+    }
+
+    [Theory]
+    [MemberData(nameof(BuiltInHeadModels))]
+    public void Export_onnx_writes_every_built_in_head_with_its_outputs_named_as_optimum_names_them(string fixture)
+    {
+        using var temp = new TempFolder();
+        var output = temp.File("model.onnx");
+        var architecture = ArchitectureOf(Path.Combine(Fixtures.Model(fixture), "config.json"));
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", Fixtures.Model(fixture), "--output", output);
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains(architecture, result.Output, StringComparison.Ordinal);
+        var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        // A BertModel saved without its pooler has no pooler_output.
+        var expected = OutputsByArchitecture[architecture].Where(name => name != "pooler_output" || written.Graph.Output.Any(o => o.Name == name));
+        Assert.Equal(expected, written.Graph.Output.Select(o => o.Name));
+        Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], written.Graph.Input.Select(i => i.Name));
+        Assert.Equal(architecture, written.MetadataProps.Single(p => p.Key == "architecture").Value);
+    }
+
     [Fact]
     public void Export_onnx_folder_writes_the_graph_config_and_tokenizer_that_BertFineTune_Onnx_loads()
     {
