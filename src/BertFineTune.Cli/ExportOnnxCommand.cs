@@ -23,9 +23,9 @@ internal sealed class ExportOnnxSettings : CommonSettings
     public bool Folder { get; init; }
 
     [CommandOption("--opset <N>")]
-    [Description("ONNX opset of the graph, 17 (LayerNormalization) to 21.")]
-    [DefaultValue(OnnxExportOptions.MinimumOpset)]
-    public int Opset { get; init; } = OnnxExportOptions.MinimumOpset;
+    [Description("ONNX opset of the graph, 12 to 21; 17 by default (LayerNormalization). 12 writes the layout ONNX Runtime's optimizer fuses into Attention nodes (mask constant -10000, LayerNorms decomposed); see docs/onnx-export.md.")]
+    [DefaultValue(OnnxExportOptions.DefaultOpset)]
+    public int Opset { get; init; } = OnnxExportOptions.DefaultOpset;
 
     [CommandOption("--quantize <TYPE>")]
     [Description("none (float32 weights) or int8: dynamic quantization of the linear layers (int8 weights per output channel, activations quantized at run time, as ONNX Runtime's quantize_dynamic); embeddings and LayerNorms stay float32.")]
@@ -44,7 +44,7 @@ internal sealed class ExportOnnxSettings : CommonSettings
         string.IsNullOrWhiteSpace(Model) ? ValidationResult.Error("--model is required: give a model folder or a Hugging Face Hub id.")
         : string.IsNullOrWhiteSpace(Output) ? ValidationResult.Error("--output is required: give the .onnx file to write.")
         : Opset is < OnnxExportOptions.MinimumOpset or > OnnxExportOptions.MaximumOpset
-            ? ValidationResult.Error($"--opset must be {OnnxExportOptions.MinimumOpset} to {OnnxExportOptions.MaximumOpset} (LayerNormalization needs opset {OnnxExportOptions.MinimumOpset}), got {Opset}.")
+            ? ValidationResult.Error($"--opset must be {OnnxExportOptions.MinimumOpset} to {OnnxExportOptions.MaximumOpset} (17 by default; 12 for the graph ONNX Runtime fuses into Attention), got {Opset}.")
         : Quantization is null ? ValidationResult.Error($"--quantize must be none or int8, got '{Quantize}'.")
         : !Folder && Directory.Exists(Output) ? ValidationResult.Error($"--output {Output} is a folder; give the path of the .onnx file to write, or add --folder to write model.onnx, config.json and the tokenizer files into it.")
         : Folder && File.Exists(Output) ? ValidationResult.Error($"--output {Output} is a file; with --folder give the folder to write model.onnx, config.json and the tokenizer files into.")

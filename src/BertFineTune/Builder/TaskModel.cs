@@ -108,7 +108,7 @@ public sealed class TaskModel : IDisposable
     /// <param name="path">The <c>.onnx</c> file to write (replaced when it exists).</param>
     /// <param name="options">The opset (17 by default) and the quantization (none by default); null for the defaults.</param>
     /// <exception cref="ArgumentException"><paramref name="path"/> is empty or a folder, or (int8) a linear weight is NaN or infinite.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The opset is below 17 (LayerNormalization needs it) or above 21, or the quantization is not a defined value.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The opset is below 12 or above 21 (<see cref="OnnxExportOptions.MinimumOpset"/>, <see cref="OnnxExportOptions.MaximumOpset"/>), or the quantization is not a defined value.</exception>
     /// <exception cref="NotSupportedException">The head does not implement <see cref="TaskHead.ExportOnnx"/>; the message names it.</exception>
     /// <exception cref="IOException">The file cannot be written.</exception>
     public void ExportOnnx(string path, OnnxExportOptions? options = null) => OnnxModelExport.Export(Model, path, options);

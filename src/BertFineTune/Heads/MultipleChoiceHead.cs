@@ -68,7 +68,7 @@ public sealed class MultipleChoiceHead : TaskHead
         ArgumentNullException.ThrowIfNull(graph);
         var w = graph.Writer;
         var scores = graph.Linear(classifier, graph.Pool(Pooling));
-        var shape = w.Node("Concat", [w.Int64s(-1), w.Node("Shape", [graph.InputIds], ("start", 1L), ("end", 2L))], ("axis", 0L));
+        var shape = w.Node("Concat", [w.Int64s(-1), w.ShapeOf(graph.InputIds, 1, 2)], ("axis", 0L));
         graph.Output("logits", w.Node("Reshape", [scores, shape]), "batch_size", "num_choices");
         return true;
     }

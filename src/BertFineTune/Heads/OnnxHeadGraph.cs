@@ -130,15 +130,15 @@ public sealed class OnnxHeadGraph
             case PoolingMode.Cls:
                 return w.Node("Gather", [LastHiddenState, w.Int64Scalar(0)], ("axis", 1L));
             case PoolingMode.Mean or PoolingMode.Max:
-                var mask = w.Node("Unsqueeze", [w.Node("Cast", [AttentionMask], ("to", (long)global::Onnx.TensorProto.Types.DataType.Float)), w.Int64s(-1)]);
+                var mask = w.Unsqueeze(w.Node("Cast", [AttentionMask], ("to", (long)global::Onnx.TensorProto.Types.DataType.Float)), -1);
                 if (pooling == PoolingMode.Mean)
                 {
-                    var sum = w.Node("ReduceSum", [w.Node("Mul", [LastHiddenState, mask]), w.Int64s(1)], ("keepdims", 0L));
-                    var count = w.Node("Max", [w.Node("ReduceSum", [mask, w.Int64s(1)], ("keepdims", 0L)), w.Scalar(1e-9f)]);
+                    var sum = w.Reduce("ReduceSum", w.Node("Mul", [LastHiddenState, mask]), [1], keepDims: false);
+                    var count = w.Node("Max", [w.Reduce("ReduceSum", mask, [1], keepDims: false), w.Scalar(1e-9f)]);
                     return w.Node("Div", [sum, count]);
                 }
                 var masked = w.Node("Where", [w.Node("Equal", [mask, w.Scalar(0f)]), w.Scalar(float.NegativeInfinity), LastHiddenState]);
-                return Reduce("ReduceMax", masked, 1, keepDims: false);
+                return w.Reduce("ReduceMax", masked, [1], keepDims: false);
             default:
                 throw new ArgumentOutOfRangeException(nameof(pooling), pooling, $"Use one of {string.Join(", ", Enum.GetNames<PoolingMode>())}.");
         }
@@ -223,13 +223,21 @@ public sealed class OnnxHeadGraph
         return bias is null ? product : _writer.Node("Add", [product, Named(module + ".bias")]);
     }
 
-    /// <summary>LayerNormalization over the last axis with <c>module.weight</c>/<c>module.bias</c> and <paramref name="epsilon"/>.</summary>
-    internal string LayerNorm(string module, string input, double epsilon) =>
-        _writer.Node("LayerNormalization", [input, Named(module + ".weight"), Named(module + ".bias")], ("axis", -1L), ("epsilon", (float)epsilon));
-
-    /// <summary>A reduction over <paramref name="axis"/>, with the axes an attribute before <paramref name="sinceInputAxes"/> and an input from it.</summary>
-    internal string Reduce(string op, string input, long axis, bool keepDims, int sinceInputAxes = 18) =>
-        _writer.Opset >= sinceInputAxes
-            ? _writer.Node(op, [input, _writer.Int64s(axis)], ("keepdims", keepDims ? 1L : 0L))
-            : _writer.Node(op, [input], ("axes", new[] { axis }), ("keepdims", keepDims ? 1L : 0L));
+    /// <summary>
+    /// LayerNorm over the last axis with <c>module.weight</c>/<c>module.bias</c> and <paramref name="epsilon"/>: the
+    /// <c>LayerNormalization</c> operator from opset 17; before it the decomposition torch.onnx wrote
+    /// (symbolic_opset9.py <c>native_layer_norm</c>): mean = ReduceMean(x), d = x − mean, var = ReduceMean(Pow(d, 2)),
+    /// d / Sqrt(var + ε) · weight + bias, which ONNX Runtime's LayerNormFusion (layer_norm_fusion.cc) folds back into one node.
+    /// </summary>
+    internal string LayerNorm(string module, string input, double epsilon)
+    {
+        if (_writer.Opset >= 17)
+        {
+            return _writer.Node("LayerNormalization", [input, Named(module + ".weight"), Named(module + ".bias")], ("axis", -1L), ("epsilon", (float)epsilon));
+        }
+        var centered = _writer.Node("Sub", [input, _writer.Reduce("ReduceMean", input, [-1], keepDims: true)]);
+        var variance = _writer.Reduce("ReduceMean", _writer.Node("Pow", [centered, _writer.Scalar(2f)]), [-1], keepDims: true);
+        var normalized = _writer.Node("Div", [centered, _writer.Node("Sqrt", [_writer.Node("Add", [variance, _writer.Scalar((float)epsilon)])])]);
+        return _writer.Node("Add", [_writer.Node("Mul", [normalized, Named(module + ".weight")]), Named(module + ".bias")]);
+    }
 }

@@ -14,14 +14,15 @@ namespace BertFineTune.Heads;
 /// <remarks>
 /// The encoder, following <c>modeling_bert.py</c>: <c>Gather</c> of word, token-type and position embeddings (position ids
 /// 0…seq−1 counted along the first row of input_ids, see Embeddings), two <c>Add</c>s and <c>LayerNormalization</c>; the additive mask
-/// <c>(1 − mask) · float.MinValue</c> (<c>get_extended_attention_mask</c>, <c>modeling_utils.py</c>) from
+/// <c>(1 − mask) · float.MinValue</c> (<c>get_extended_attention_mask</c>, <c>modeling_utils.py</c>; −10000 at opset 12, see AdditiveMask) from
 /// <c>Unsqueeze</c>, <c>Unsqueeze</c>, <c>Cast</c>, <c>Sub</c>, <c>Mul</c>; per layer Q/K/V as <c>MatMul</c> on weights
 /// stored [in, out] plus <c>Add</c> of the bias, <c>Reshape</c> to [0, 0, heads, head_size], <c>Transpose</c> (0,2,1,3;
 /// 0,2,3,1 for the key), <c>MatMul</c>, <c>Div</c> by √head_size, <c>Add</c> of the mask, <c>Softmax</c>, <c>MatMul</c>,
 /// <c>Transpose</c>, <c>Reshape</c> to [0, 0, hidden], the output projection, the residual <c>Add</c> and
 /// <c>LayerNormalization</c>; the feed-forward <c>MatMul</c>+<c>Add</c>, the activation of <c>hidden_act</c>,
 /// <c>MatMul</c>+<c>Add</c>, residual <c>Add</c>, <c>LayerNormalization</c>; the pooler <c>Gather</c> of the first token,
-/// <c>MatMul</c>+<c>Add</c>, <c>Tanh</c>. Dropout is left out (inference).
+/// <c>MatMul</c>+<c>Add</c>, <c>Tanh</c>. Dropout is left out (inference). Below opset 17 each <c>LayerNormalization</c> is
+/// written decomposed (see <see cref="OnnxHeadGraph"/>'s LayerNorm), which ONNX Runtime's LayerNormFusion folds back.
 /// </remarks>
 internal static class OnnxModelExport
 {
@@ -56,7 +57,7 @@ internal static class OnnxModelExport
         if (choices)
         {
             // modeling_bert.py BertForMultipleChoice: input_ids.view(-1, input_ids.size(-1)), and the same for the mask and types.
-            var flat = writer.Node("Concat", [writer.Int64s(-1), writer.Node("Shape", [ids], ("start", 2L))], ("axis", 0L));
+            var flat = writer.Node("Concat", [writer.Int64s(-1), writer.ShapeOf(ids, 2)], ("axis", 0L));
             ids = writer.Node("Reshape", [ids, flat]);
             mask = writer.Node("Reshape", [mask, flat]);
             types = writer.Node("Reshape", [types, flat]);
@@ -134,7 +135,7 @@ internal static class OnnxModelExport
         // a symbolic dimension), the embeddings' sum then loses its batch_size/sequence_length dimensions, and ORT's
         // SkipLayerNormalization fusion (skip_layer_norm_fusion.cc, CheckFirstAdd) needs both inputs of each residual Add
         // to carry the same symbolic dimensions.
-        var firstRow = writer.Node("Unsqueeze", [writer.Node("Gather", [ids, writer.Int64Scalar(0)], ("axis", 0L)), writer.Int64s(0)]);
+        var firstRow = writer.Unsqueeze(writer.Node("Gather", [ids, writer.Int64Scalar(0)], ("axis", 0L)), 0);
         var ones = writer.Node("Add", [writer.Node("Mul", [firstRow, writer.Int64Scalar(0)]), writer.Int64Scalar(1)]);
         var positions = writer.Node("Sub", [writer.Node("CumSum", [ones, writer.Int64Scalar(1)]), writer.Int64Scalar(1)]);
         var words = writer.Node("Gather", [graph.Named("bert.embeddings.word_embeddings.weight"), ids]);
@@ -144,12 +145,24 @@ internal static class OnnxModelExport
         return graph.LayerNorm("bert.embeddings.LayerNorm", sum, config.LayerNormEps);
     }
 
-    /// <summary>[batch, seq] int64 → [batch, 1, 1, seq] float: 0 where attended, float32's lowest value where padded.</summary>
+    /// <summary>
+    /// [batch, seq] int64 → [batch, 1, 1, seq] float: 0 where attended, where padded float32's lowest value
+    /// (<c>torch.finfo(dtype).min</c>, as transformers' <c>get_extended_attention_mask</c>) or, at opset 12, −10000.
+    /// </summary>
+    /// <remarks>
+    /// ONNX Runtime's BERT attention fusion (attention_fusion_helper.h, <c>MatchInputMaskSubgraph</c>) matches exactly
+    /// Unsqueeze(axes=1) → Unsqueeze(axes=2) → Cast → Sub(1, x) → Mul(x, −10000) → Add → Softmax, with Unsqueeze at versions 1
+    /// and 11 only (so opset 12 at the latest) and the Mul's constant exactly −10000. Softmax of a row whose padded logits are
+    /// shifted by −10000 equals the one shifted by float.MinValue whenever a token is kept and the scores are ordinary:
+    /// exp(−10000 + s − max) underflows to 0 in float32 for |s − max| ≪ 10000, as exp(float.MinValue) does. Only a row with
+    /// no kept token differs: float.MinValue swamps the scores (uniform weights), −10000 leaves them (softmax of the scores).
+    /// </remarks>
     private static string AdditiveMask(OnnxGraphWriter writer, string mask)
     {
-        var expanded = writer.Node("Unsqueeze", [writer.Node("Unsqueeze", [mask, writer.Int64s(1)]), writer.Int64s(2)]);
+        var expanded = writer.Unsqueeze(writer.Unsqueeze(mask, 1), 2);
         var keep = writer.Node("Cast", [expanded], ("to", (long)global::Onnx.TensorProto.Types.DataType.Float));
-        return writer.Node("Mul", [writer.Node("Sub", [writer.Scalar(1f), keep]), writer.Scalar(float.MinValue)]);
+        var masked = writer.Opset < 13 ? -10000f : float.MinValue;
+        return writer.Node("Mul", [writer.Node("Sub", [writer.Scalar(1f), keep]), writer.Scalar(masked)]);
     }
 
     private static string Layer(OnnxHeadGraph graph, BertConfig config, int layer, string input, string mask)

@@ -52,7 +52,7 @@ public sealed class SentenceEmbeddingHead : TaskHead
         var pooled = graph.Pool(Pooling);
         if (Normalize)
         {
-            var norm = w.Node("Sqrt", [w.Node("ReduceSum", [w.Node("Mul", [pooled, pooled]), w.Int64s(-1)], ("keepdims", 1L))]);
+            var norm = w.Node("Sqrt", [w.Reduce("ReduceSum", w.Node("Mul", [pooled, pooled]), [-1], keepDims: true)]);
             pooled = w.Node("Div", [pooled, w.Node("Max", [norm, w.Scalar(1e-12f)])]);
         }
         graph.Output("last_hidden_state", graph.LastHiddenState, "batch_size", "sequence_length", hidden);

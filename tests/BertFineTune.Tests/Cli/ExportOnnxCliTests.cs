@@ -89,6 +89,22 @@ public sealed class ExportOnnxCliTests
         Assert.Equal(architecture, written.MetadataProps.Single(p => p.Key == "architecture").Value);
     }
 
+    /// <summary><c>--opset 12</c> writes the opset-12 layout: no LayerNormalization node, Unsqueeze with its axes as an attribute.</summary>
+    [Fact]
+    public void Export_onnx_with_opset_12_writes_the_decomposed_layout()
+    {
+        using var temp = new TempFolder();
+        var output = temp.File("model.onnx");
+
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", output, "--opset", "12");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        Assert.Equal(12, written.OpsetImport.Single().Version);
+        Assert.DoesNotContain(written.Graph.Node, n => n.OpType == "LayerNormalization");
+        Assert.All(written.Graph.Node.Where(n => n.OpType == "Unsqueeze"), n => Assert.Equal(["axes"], n.Attribute.Select(a => a.Name)));
+    }
+
     [Fact]
     public void Export_onnx_folder_writes_the_graph_config_and_tokenizer_that_BertFineTune_Onnx_loads()
     {
@@ -145,11 +161,11 @@ public sealed class ExportOnnxCliTests
     }
 
     [Fact]
-    public void An_opset_below_17_is_a_usage_error_and_writes_nothing()
+    public void An_opset_below_12_is_a_usage_error_and_writes_nothing()
     {
         using var temp = new TempFolder();
 
-        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", temp.File("model.onnx"), "--opset", "13");
+        var result = CliRunner.Run(null, "export-onnx", "--model", SeqCls, "--output", temp.File("model.onnx"), "--opset", "11");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--opset", result.Error, StringComparison.Ordinal);

@@ -224,6 +224,40 @@ internal sealed class OnnxGraphWriter
         return name;
     }
 
+    /// <summary>
+    /// <c>Unsqueeze</c> of <paramref name="input"/> at <paramref name="axes"/>: the axes an attribute before opset 13
+    /// (Unsqueeze-11, the form ONNX Runtime's attention fusion matches), an input from 13 (Unsqueeze-13).
+    /// </summary>
+    public string Unsqueeze(string input, params long[] axes) =>
+        Opset >= 13 ? Node("Unsqueeze", [input, Int64s(axes)]) : Node("Unsqueeze", [input], ("axes", axes));
+
+    /// <summary>
+    /// A reduction <paramref name="op"/> (<c>ReduceSum</c>, <c>ReduceMean</c>, <c>ReduceMax</c>, …) of <paramref name="input"/>
+    /// over <paramref name="axes"/>: the axes an input from the opset that made them one (13 for <c>ReduceSum</c>, 18 for the
+    /// others, Operators.md), an attribute before it.
+    /// </summary>
+    public string Reduce(string op, string input, long[] axes, bool keepDims)
+    {
+        int sinceInputAxes = op == "ReduceSum" ? 13 : 18;
+        return Opset >= sinceInputAxes
+            ? Node(op, [input, Int64s(axes)], ("keepdims", keepDims ? 1L : 0L))
+            : Node(op, [input], ("axes", axes), ("keepdims", keepDims ? 1L : 0L));
+    }
+
+    /// <summary>
+    /// The dimensions <paramref name="start"/> to <paramref name="end"/> (exclusive; null for the last) of
+    /// <paramref name="input"/>'s shape as a 1-D int64 tensor: <c>Shape</c> with <c>start</c>/<c>end</c> from opset 15,
+    /// <c>Slice</c> of the whole <c>Shape</c> before it.
+    /// </summary>
+    public string ShapeOf(string input, long start, long? end = null)
+    {
+        if (Opset >= 15)
+        {
+            return end is { } e ? Node("Shape", [input], ("start", start), ("end", e)) : Node("Shape", [input], ("start", start));
+        }
+        return Node("Slice", [Node("Shape", [input]), Int64s(start), Int64s(end ?? long.MaxValue), Int64s(0)]);
+    }
+
     /// <summary>A float32 scalar constant (rank 0), shared by every use of the same value.</summary>
     public string Scalar(float value) =>
         Constant($"f:{BitConverter.SingleToInt32Bits(value)}", () => new TensorProto

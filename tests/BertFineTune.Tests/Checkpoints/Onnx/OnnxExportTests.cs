@@ -24,17 +24,32 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
 {
     public static TheoryData<string> ReferenceFixtures => new() { "bert_model", "mlm", "multiple_choice", "pretraining", "qa", "seq_cls", "seq_multilabel", "seq_regression", "token_cls" };
 
+    /// <summary>Every fixture at the default opset 17 and at opset 12 (decomposed LayerNorms, mask constant −10000, the layout ONNX Runtime fuses into Attention).</summary>
+    public static TheoryData<string, int> ReferenceFixturesAtOpsets()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var opset in new[] { 17, 12 })
+        {
+            foreach (var fixture in ReferenceFixtures)
+            {
+                data.Add(fixture, opset);
+            }
+        }
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(ReferenceFixtures))]
-    public void Every_fixture_model_exported_runs_in_onnx_runtime_as_the_torchsharp_forward(string fixture)
+    [MemberData(nameof(ReferenceFixturesAtOpsets))]
+    public void Every_fixture_model_exported_runs_in_onnx_runtime_as_the_torchsharp_forward(string fixture, int opset)
     {
         using var temp = new TempFolder();
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model(fixture)).Build();
         var onnx = temp.File("model.onnx");
-        model.ExportOnnx(onnx);
+        model.ExportOnnx(onnx, new OnnxExportOptions { Opset = opset });
+        Assert.Equal(opset, global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnx)).OpsetImport.Single().Version);
 
-        AssertMatches(model.Model, onnx, ReferenceInputs(fixture), $"{fixture} reference inputs");
-        AssertMatches(model.Model, onnx, TokenizedInputs(model.Tokenizer, model.Model.Head is MultipleChoiceHead), $"{fixture} other length");
+        AssertMatches(model.Model, onnx, ReferenceInputs(fixture), $"{fixture} opset {opset} reference inputs");
+        AssertMatches(model.Model, onnx, TokenizedInputs(model.Tokenizer, model.Model.Head is MultipleChoiceHead), $"{fixture} opset {opset} other length");
         // Next to the file the exporter writes nothing else (no temporary file left either).
         Assert.Equal(["model.onnx"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
     }
@@ -71,26 +86,121 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         AssertMatches(model.Model, onnx, TokenizedInputs(model.Tokenizer, model.Model.Head is MultipleChoiceHead), $"{fixture} {variant} other length");
     }
 
-    /// <summary>Opsets 18 and 21 (ReduceMax takes its axes as an input from 18) give the same outputs as 17.</summary>
+    /// <summary>
+    /// Every opset form gives the same outputs as 17: 12 (axes as attributes, Shape then Slice, decomposed LayerNorm, mask
+    /// constant −10000), 14 (Unsqueeze and ReduceSum take their axes as inputs from 13; still decomposed LayerNorm), 18 and
+    /// 21 (ReduceMax and ReduceMean take their axes as an input from 18), through every pooling and the multiple-choice reshape.
+    /// </summary>
     [Theory]
-    [InlineData(18)]
-    [InlineData(21)]
-    public void Later_opsets_export_the_same_computation(int opset)
+    [InlineData(12, "seq_cls", "max")]
+    [InlineData(12, "seq_cls", "mean")]
+    [InlineData(12, "multiple_choice", "cls")]
+    [InlineData(12, "bert_model", "embedding:mean:normalize")]
+    [InlineData(12, "bert_model", "embedding:max:normalize")]
+    [InlineData(12, "token_cls", "act:gelu_new")]
+    [InlineData(14, "seq_cls", "mean")]
+    [InlineData(14, "multiple_choice", "max")]
+    [InlineData(18, "seq_cls", "max")]
+    [InlineData(21, "seq_cls", "max")]
+    public void Other_opsets_export_the_same_computation(int opset, string fixture, string variant)
     {
         using var temp = new TempFolder();
-        using var model = Variant("seq_cls", "max");
+        using var model = Variant(fixture, variant);
         var onnx = temp.File("model.onnx");
         model.ExportOnnx(onnx, new OnnxExportOptions { Opset = opset });
         var written = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnx));
         Assert.Equal(opset, written.OpsetImport.Single(o => o.Domain == "").Version);
-        AssertMatches(model.Model, onnx, ReferenceInputs("seq_cls"), $"opset {opset}");
+        Assert.Equal(opset >= 17, written.Graph.Node.Any(n => n.OpType == "LayerNormalization"));
+        AssertMatches(model.Model, onnx, ReferenceInputs(fixture), $"opset {opset} {fixture} {variant}");
+        AssertMatches(model.Model, onnx, TokenizedInputs(model.Tokenizer, model.Model.Head is MultipleChoiceHead), $"opset {opset} {fixture} {variant} other length");
     }
 
-    public static TheoryData<string, string> RoundTrips => new()
+    /// <summary>
+    /// ONNX Runtime's fused Attention (opset 12, ORT_ENABLE_ALL) reads the attention mask as given, not only as
+    /// right padding: a left-padded row and a row with a hole in the middle give the TorchSharp forward within 1e-5. A row
+    /// that keeps no token at all is where opset 12 departs from the model: −10000 instead of float32's lowest value leaves
+    /// the scores' own softmax instead of uniform weights (see AdditiveMask); the fused graph equals the unfused opset-12
+    /// graph there (ORT's Attention filters with mask_filter_value, −10000 by default, contrib_defs Attention), and opset 17
+    /// equals the TorchSharp forward. The difference from the model on that row is printed.
+    /// </summary>
+    [Fact]
+    public void The_fused_attention_of_opset_12_follows_left_padded_and_holed_masks()
     {
-        { "bert_model", "" }, { "seq_cls", "" }, { "seq_multilabel", "" }, { "seq_regression", "" }, { "token_cls", "" }, { "qa", "" },
-        { "multiple_choice", "" }, { "mlm", "" }, { "pretraining", "" }, { "seq_cls", "mean" }, { "bert_model", "embedding:mean" }, { "mlm", "untied" },
-    };
+        using var temp = new TempFolder();
+        using var model = BertModelBuilder.FromPretrained(Fixtures.Model("token_cls")).Build();
+        var opset12 = temp.File("model12.onnx");
+        var opset17 = temp.File("model17.onnx");
+        model.ExportOnnx(opset12, new OnnxExportOptions { Opset = 12 });
+        model.ExportOnnx(opset17);
+        var (ids, _, types) = TokenizedInputs(model.Tokenizer, choices: false);
+        long length = ids.shape[1];
+        // Row 0: two pad positions first (left padding); row 1: a hole at positions 2 and 3; row 2: every token kept.
+        var masks = new long[3, length];
+        for (long j = 0; j < length; j++)
+        {
+            masks[0, j] = j < 2 ? 0 : 1;
+            masks[1, j] = j is 2 or 3 ? 0 : 1;
+            masks[2, j] = 1;
+        }
+        var mask = tensor(masks.Cast<long>().ToArray(), [3, length]);
+        AssertMatches(model.Model, opset12, (ids, mask, types), "opset 12 fused, left-padded and holed masks", GraphOptimizationLevel.ORT_ENABLE_ALL);
+        AssertMatches(model.Model, opset12, (ids, mask, types), "opset 12 unfused, left-padded and holed masks");
+
+        // A row that keeps nothing.
+        var none = mask.clone();
+        none[1].fill_(0);
+        AssertMatches(model.Model, opset17, (ids, none, types), "opset 17, a row with no kept token", GraphOptimizationLevel.ORT_ENABLE_ALL);
+        var fused = RunLogits(opset12, (ids, none, types), GraphOptimizationLevel.ORT_ENABLE_ALL);
+        var unfused = RunLogits(opset12, (ids, none, types), GraphOptimizationLevel.ORT_DISABLE_ALL);
+        float fusedVsUnfused = fused.Zip(unfused, (a, b) => MathF.Abs(a - b)).Max();
+        var reference = RunLogits(opset17, (ids, none, types), GraphOptimizationLevel.ORT_DISABLE_ALL);
+        float fromModel = fused.Zip(reference, (a, b) => MathF.Abs(a - b)).Max();
+        output.WriteLine(FormattableString.Invariant($"a row with no kept token: max |opset 12 fused − unfused| = {fusedVsUnfused:E2}; max |opset 12 − model| = {fromModel:E2}"));
+        Assert.True(fusedVsUnfused <= 1e-5, $"the fused opset-12 graph differs from the unfused one by {fusedVsUnfused} on a row with no kept token");
+        // The other rows are unaffected by the masked-out row.
+        int labels = (int)(fused.Length / (3 * length));
+        for (int i = 0; i < fused.Length; i++)
+        {
+            if (i / (labels * length) != 1)
+            {
+                Assert.True(MathF.Abs(fused[i] - reference[i]) <= 1e-5, $"logit {i} of a kept row differs by {MathF.Abs(fused[i] - reference[i])}");
+            }
+        }
+    }
+
+    private static float[] RunLogits(string onnx, (Tensor Ids, Tensor Mask, Tensor Types) inputs, GraphOptimizationLevel level)
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = level, IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+        using var session = new InferenceSession(onnx, options);
+        using var results = session.Run(Feeds(inputs));
+        return results.Single(r => r.Name == "logits").AsTensor<float>().ToArray();
+    }
+
+    private static List<NamedOnnxValue> Feeds((Tensor Ids, Tensor Mask, Tensor Types) inputs) =>
+        new[] { ("input_ids", inputs.Ids), ("attention_mask", inputs.Mask), ("token_type_ids", inputs.Types) }.Select(p =>
+        {
+            var t = p.Item2.to(ScalarType.Int64).contiguous();
+            return NamedOnnxValue.CreateFromTensor(p.Item1, new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(t.data<long>().ToArray(), t.shape.Select(d => (int)d).ToArray()));
+        }).ToList();
+
+    /// <summary>Every head at the default opset 17 and at opset 12, whose LayerNorms the importer reads decomposed.</summary>
+    public static TheoryData<string, string, int> RoundTrips()
+    {
+        (string, string)[] heads =
+        [
+            ("bert_model", ""), ("seq_cls", ""), ("seq_multilabel", ""), ("seq_regression", ""), ("token_cls", ""), ("qa", ""),
+            ("multiple_choice", ""), ("mlm", ""), ("pretraining", ""), ("seq_cls", "mean"), ("bert_model", "embedding:mean"), ("mlm", "untied"),
+        ];
+        var data = new TheoryData<string, string, int>();
+        foreach (var opset in new[] { 17, 12 })
+        {
+            foreach (var (fixture, variant) in heads)
+            {
+                data.Add(fixture, variant, opset);
+            }
+        }
+        return data;
+    }
 
     /// <summary>
     /// Export then import (<c>OnnxImport.ImportFolder</c>, configuration read off the graph alone) gives back every weight
@@ -98,14 +208,14 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     /// </summary>
     [Theory]
     [MemberData(nameof(RoundTrips))]
-    public void Export_then_import_gives_back_the_same_weights_bit_for_bit(string fixture, string variant)
+    public void Export_then_import_gives_back_the_same_weights_bit_for_bit(string fixture, string variant, int opset)
     {
         using var temp = new TempFolder();
         using var model = Variant(fixture, variant);
         var saved = temp.File("saved");
         model.Save(saved);
         var onnx = temp.File("model.onnx");
-        model.ExportOnnx(onnx);
+        model.ExportOnnx(onnx, new OnnxExportOptions { Opset = opset });
 
         var report = OnnxImport.ImportFolder(onnx, Fixtures.Model(fixture), temp.File("imported"));
 
@@ -117,20 +227,25 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     /// <summary>
     /// ONNX Runtime's own optimizer (ORT_ENABLE_ALL, the optimized graph saved through OptimizedModelFilePath) recognises
     /// the layout: every LayerNorm after a residual add becomes SkipLayerNormalization (skip_layer_norm_fusion.cc), every
-    /// feed-forward GELU with its bias BiasGelu (gelu_fusion.cc, bias_gelu_fusion.cc). The node counts before and after are printed. ORT's BERT
-    /// attention fusion (attention_fusion.cc, AttentionFusion::FuseSubGraph) lists Add only at opset versions 7 and 13 and
-    /// Reshape at 5 and 13, so it cannot match any graph of opset 14 or later; opset 17 is the least this export needs for
-    /// LayerNormalization, so the attention stays unfused and its count is printed, not asserted.
+    /// feed-forward GELU with its bias BiasGelu (gelu_fusion.cc, bias_gelu_fusion.cc), at every opset written. At opset 12
+    /// the self-attention of every layer becomes one com.microsoft Attention node (attention_fusion.cc,
+    /// AttentionFusion::FuseSubGraph; its mask matcher, attention_fusion_helper.h MatchInputMaskSubgraph, takes Unsqueeze
+    /// only at versions 1 and 11 and Cast at 9, which opset 13 and later replace, so at 17 the attention stays unfused and
+    /// the count asserted is 0). The decomposed LayerNorms of opset 12 are folded back (layer_norm_fusion.cc): no ReduceMean,
+    /// Pow or Sqrt is left. The node counts before and after are printed (docs/onnx-export.md quotes them).
     /// </summary>
     [Theory]
-    [InlineData("seq_cls")]
-    [InlineData("token_cls")]
-    public void Onnx_runtime_fuses_the_layer_norms_and_gelus_of_the_export(string fixture)
+    [InlineData("seq_cls", 17)]
+    [InlineData("token_cls", 17)]
+    [InlineData("seq_cls", 12)]
+    [InlineData("token_cls", 12)]
+    [InlineData("qa", 12)]
+    public void Onnx_runtime_fuses_the_layer_norms_gelus_and_at_opset_12_the_attention_of_the_export(string fixture, int opset)
     {
         using var temp = new TempFolder();
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model(fixture)).Build();
         var onnx = temp.File("model.onnx");
-        model.ExportOnnx(onnx);
+        model.ExportOnnx(onnx, new OnnxExportOptions { Opset = opset });
         var optimized = temp.File("optimized.onnx");
         using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = optimized, IntraOpNumThreads = 1 })
         using (new InferenceSession(onnx, options))
@@ -138,16 +253,23 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         }
         var before = OpCounts(onnx);
         var after = OpCounts(optimized);
-        output.WriteLine($"{fixture} before: {string.Join(", ", before.Select(p => $"{p.Key} {p.Value}"))}");
-        output.WriteLine($"{fixture} after ORT_ENABLE_ALL: {string.Join(", ", after.Select(p => $"{p.Key} {p.Value}"))}");
+        output.WriteLine($"{fixture} opset {opset} before: {string.Join(", ", before.Select(p => $"{p.Key} {p.Value}"))}");
+        output.WriteLine($"{fixture} opset {opset} after ORT_ENABLE_ALL: {string.Join(", ", after.Select(p => $"{p.Key} {p.Value}"))}");
         int layers = model.Model.Config.NumHiddenLayers;
         Assert.Equal(2 * layers, after.GetValueOrDefault("com.microsoft.SkipLayerNormalization"));
         Assert.Equal(layers, after.GetValueOrDefault("com.microsoft.BiasGelu") + after.GetValueOrDefault("com.microsoft.Gelu") + after.GetValueOrDefault("com.microsoft.FastGelu"));
         Assert.Equal(0, after.GetValueOrDefault("Erf"));
-        output.WriteLine($"fused attention: {after.GetValueOrDefault("com.microsoft.Attention") + after.GetValueOrDefault("com.microsoft.MultiHeadAttention")}");
+        Assert.Equal(opset == 12 ? layers : 0, after.GetValueOrDefault("com.microsoft.Attention"));
+        Assert.Equal(0, after.GetValueOrDefault("com.microsoft.MultiHeadAttention"));
+        if (opset == 12)
+        {
+            // No attention Softmax left, and the decomposed LayerNorms are all folded back.
+            Assert.Equal(0, after.GetValueOrDefault("Softmax"));
+            Assert.Equal(0, after.GetValueOrDefault("ReduceMean") + after.GetValueOrDefault("Pow") + after.GetValueOrDefault("Sqrt"));
+        }
 
         // The optimized graph still computes the model's outputs.
-        AssertMatches(model.Model, onnx, ReferenceInputs(fixture), $"{fixture} optimized", GraphOptimizationLevel.ORT_ENABLE_ALL);
+        AssertMatches(model.Model, onnx, ReferenceInputs(fixture), $"{fixture} opset {opset} optimized", GraphOptimizationLevel.ORT_ENABLE_ALL);
     }
 
     [Fact]
@@ -173,15 +295,15 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(16)]
     [InlineData(11)]
+    [InlineData(1)]
     [InlineData(22)]
-    public void An_opset_outside_17_to_21_is_refused_with_the_reason(int opset)
+    public void An_opset_outside_12_to_21_is_refused_with_the_reason(int opset)
     {
         using var temp = new TempFolder();
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model("seq_cls")).Build();
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => model.ExportOnnx(temp.File("model.onnx"), new OnnxExportOptions { Opset = opset }));
-        Assert.Contains(opset < 17 ? "LayerNormalization" : "at most 21", e.Message, StringComparison.Ordinal);
+        Assert.Contains(opset < 12 ? "older than that" : "at most 21", e.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(temp.Path));
     }
 
@@ -288,12 +410,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         var (ids, mask, types) = inputs;
         using var options = new SessionOptions { GraphOptimizationLevel = level, IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         using var session = new InferenceSession(onnx, options);
-        var feeds = new[] { ("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types) }.Select(p =>
-        {
-            var t = p.Item2.to(ScalarType.Int64).contiguous();
-            return NamedOnnxValue.CreateFromTensor(p.Item1, new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>(t.data<long>().ToArray(), t.shape.Select(d => (int)d).ToArray()));
-        }).ToList();
-        using var results = session.Run(feeds);
+        using var results = session.Run(Feeds(inputs));
         using var expected = model.Forward(new BertBatch(ids, mask, types));
         Assert.NotEmpty(results);
         foreach (var result in results)

@@ -86,8 +86,6 @@ public sealed class OnnxQuantizationTests(ITestOutputHelper output)
         Assert.Equal(expected, got);
     }
 
-    public static TheoryData<string> ReferenceFixtures => OnnxExportTests.ReferenceFixtures;
-
     /// <summary>
     /// Every fixture model exported with int8 runs in ONNX Runtime and stays close to its float export on the fixture's
     /// inputs and on a batch of another length. Tolerance, from the int8 steps: each quantized product carries a relative
@@ -98,15 +96,15 @@ public sealed class OnnxQuantizationTests(ITestOutputHelper output)
     /// every row whose float margin (top minus runner-up) exceeds twice that tolerance must agree.
     /// </summary>
     [Theory]
-    [MemberData(nameof(ReferenceFixtures))]
-    public void Every_fixture_model_exported_in_int8_stays_close_to_its_float_export(string fixture)
+    [MemberData(nameof(OnnxExportTests.ReferenceFixturesAtOpsets), MemberType = typeof(OnnxExportTests))]
+    public void Every_fixture_model_exported_in_int8_stays_close_to_its_float_export(string fixture, int opset)
     {
         using var temp = new TempFolder();
         using var model = BertModelBuilder.FromPretrained(Fixtures.Model(fixture)).Build();
         var fp32 = temp.File("model.onnx");
         var int8 = temp.File("model-int8.onnx");
-        model.ExportOnnx(fp32);
-        model.ExportOnnx(int8, new OnnxExportOptions { Quantization = OnnxQuantization.DynamicInt8 });
+        model.ExportOnnx(fp32, new OnnxExportOptions { Opset = opset });
+        model.ExportOnnx(int8, new OnnxExportOptions { Opset = opset, Quantization = OnnxQuantization.DynamicInt8 });
         bool choices = model.Model.Head is MultipleChoiceHead;
         bool classifier = model.Model.Head is SequenceClassificationHead { Labels.Count: > 1 } or TokenClassificationHead or MultipleChoiceHead;
 
@@ -127,7 +125,7 @@ public sealed class OnnxQuantizationTests(ITestOutputHelper output)
                 float diff = values.Zip(quantized, (a, b) => MathF.Abs(a - b)).Max();
                 float tolerance = 0.1f * scale;
                 output.WriteLine(FormattableString.Invariant(
-                    $"{fixture} {label} {name} [{string.Join(", ", shape)}]: max |int8 − fp32| = {diff:E2} (max |fp32| {scale:E2}, {100 * diff / scale:F2}%)"));
+                    $"{fixture} opset {opset} {label} {name} [{string.Join(", ", shape)}]: max |int8 − fp32| = {diff:E2} (max |fp32| {scale:E2}, {100 * diff / scale:F2}%)"));
                 Assert.True(diff <= tolerance, $"{fixture} {label}: {name} differs from the float export by {diff}, more than {tolerance}");
                 if (classifier && name == "logits")
                 {
@@ -266,10 +264,11 @@ public sealed class OnnxQuantizationTests(ITestOutputHelper output)
 
     /// <summary>
     /// A custom head exporting through the public hook (<see cref="TwoLayerClsHead"/>: two <c>OnnxHeadGraph.Linear</c>s)
-    /// gets its linears quantized too, at opset 17 and 21 alike (DynamicQuantizeLinear is opset 11, MatMulInteger 10), and
+    /// gets its linears quantized too, at opset 12, 17 and 21 alike (DynamicQuantizeLinear is opset 11, MatMulInteger 10), and
     /// stays within the tolerance of the fixture test of its float export.
     /// </summary>
     [Theory]
+    [InlineData(12)]
     [InlineData(17)]
     [InlineData(21)]
     public void A_custom_head_exports_its_linears_in_int8_at_any_supported_opset(int opset)
