@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using BertFineTune.Benchmarks;
 using BertFineTune.Runtime;
+using Microsoft.ML.OnnxRuntime;
 using static TorchSharp.torch;
 
 // Benchmarks print each figure next to a reference measured in the same run.
@@ -10,12 +11,14 @@ using static TorchSharp.torch;
 //   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory)
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick]
 //                                                                             [--json <out.json>] [--markdown <out.md>]
+//   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- onnx [--quick] [--threads N] [--json <out.json>] [--markdown <out.md>]
 const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
     + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
     + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]\n"
-    + "       BertFineTune.Benchmarks quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]";
+    + "       BertFineTune.Benchmarks quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]\n"
+    + "       BertFineTune.Benchmarks onnx [--quick] [--threads N] [--json <out.json>] [--markdown <out.md>]";
 string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory"];
-if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || models.Contains(args[0])))
+if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || args[0] == "onnx" || models.Contains(args[0])))
 {
     Console.Error.WriteLine(Usage);
     return 2;
@@ -98,6 +101,33 @@ if (load > 0.5)
 {
     Console.WriteLine($"warning: load average {load:F1} at start: other processes use these cores, so the timings are unreliable "
         + "(with several libtorch threads each operation may wait for a time slice; --threads 1 suffers least).");
+}
+
+if (args[0] == "onnx")
+{
+    var onnx = new OnnxBenchmark(quick, Path.Combine(shared, "datasets"));
+    var onnxClock = Stopwatch.StartNew();
+    // ONNX Runtime gets as many intra-op threads as libtorch: the rows differ in runtime only.
+    Console.WriteLine($"onnx: {TorchThreads.Count} libtorch threads = {TorchThreads.Count} ONNX Runtime intra-op threads (sequential execution); "
+        + $"ONNX Runtime {OrtEnv.Instance().GetVersionString()}");
+    onnx.Run(TorchThreads.Count);
+    string onnxHeader = $"`{string.Join(' ', ["dotnet run -c Release --project tests/BertFineTune.Benchmarks --", .. args])}` on {header.date}: "
+        + $"{header.processors} logical processors ({OnnxBenchmark.CpuName()}), {header.os}, {header.runtime}, {TorchThreads.Count} threads for every row, "
+        + $"ONNX Runtime {OrtEnv.Instance().GetVersionString()}, load average {load?.ToString("F1", CultureInfo.InvariantCulture) ?? "unknown"} at start"
+        + (load > 0.5 ? " (**busy machine**: other processes shared the cores, the timings are unreliable)" : "") + ".";
+    var markdownTable = onnx.Markdown(onnxHeader);
+    Console.WriteLine();
+    Console.WriteLine(markdownTable);
+    Console.WriteLine($"total {onnxClock.Elapsed.TotalMinutes:F1} min");
+    if (options.GetValueOrDefault("--markdown") is { } onnxMarkdown)
+    {
+        File.WriteAllText(onnxMarkdown, markdownTable);
+    }
+    if (options.GetValueOrDefault("--json") is { } onnxJson)
+    {
+        onnx.WriteJson(onnxJson, header);
+    }
+    return 0;
 }
 
 var report = new Report();
