@@ -8,6 +8,8 @@ using BertFineTune.Checkpoints.Onnx;
 using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Inference;
+using BertFineTune.Onnx;
+using BertFineTune.Testing;
 using BertFineTune.Runtime;
 using BertFineTune.Tokenization;
 using BertFineTune.Training;
@@ -38,8 +40,6 @@ internal sealed record OnnxRow(string Model, string Runtime, double P50Ms, doubl
 /// </summary>
 internal sealed class OnnxBenchmark(bool quick, string datasets)
 {
-    private const int Seed = 42;
-    private const int SubsetSeed = 1234;
     private const int BatchSize = 32;
     private const int WarmUp = 5;
 
@@ -56,8 +56,7 @@ internal sealed class OnnxBenchmark(bool quick, string datasets)
     public void Run(int threads)
     {
         using var temp = new TemporaryFolder();
-        var schema = LabelSchema.SingleLabel(["0", "1"]);
-        var dev = LabelPrefixedLineReader.Read(Sst2("stsa.binary.dev"), schema).Items;
+        var dev = LabelPrefixedLineReader.Read(Sst2("stsa.binary.dev"), MiniLMSst2Recipe.Labels).Items;
         var texts = dev.Select(e => e.Text).ToList();
         var gold = dev.Select(e => (int)e.Label!.Value.IntegerValue).ToList();
 
@@ -87,36 +86,8 @@ internal sealed class OnnxBenchmark(bool quick, string datasets)
             latencyCount: quick ? 10 : 100, throughputCount: quick ? 64 : 256, hasClassifier: false);
     }
 
-    private void FineTune(string pretrained, string output, int trainCount)
-    {
-        var schema = LabelSchema.SingleLabel(["0", "1"]);
-        var train = LabelPrefixedLineReader.Read(Sst2("stsa.binary.train"), schema).Items;
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(SubsetSeed).Shuffle(order);
-        var subset = order.Take(trainCount).Select(i => train[i]).ToList();
-        manual_seed(Seed);
-        var builder = BertModelBuilder.FromPretrained(pretrained).WithSequenceClassification(["0", "1"]);
-        if (BFloat16Support.IsSupported(CPU, out _))
-        {
-            builder = builder.UseMixedPrecision();
-        }
-        using var model = builder.Build();
-        var examples = TextExampleEncoder.Encode(subset, model.Tokenizer,
-            new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 }).ToList();
-        model.CreateTrainer(new TrainerOptions
-        {
-            LearningRate = 1e-4,
-            WeightDecay = 0.01,
-            WarmupRatio = 0.1,
-            Epochs = 1,
-            BatchSize = 16,
-            GroupByLength = true,
-            LoggingSteps = 1_000_000,
-            Seed = Seed,
-        }).Train(new InMemoryExamples(examples));
-        // Saved in float32 and reloaded without mixed precision: the rows choose their precision.
-        model.Save(output);
-    }
+    private void FineTune(string pretrained, string output, int trainCount) =>
+        MiniLMSst2Recipe.FineTune(pretrained, Sst2("stsa.binary.train"), trainCount, output);
 
     private void MeasureModel(string name, string folder, string? originalOnnx, List<string> texts, List<int> gold, int threads, TemporaryFolder temp,
         int latencyCount, int throughputCount, bool hasClassifier)
@@ -154,7 +125,7 @@ internal sealed class OnnxBenchmark(bool quick, string datasets)
         foreach (var (runtime, file, hasLogits) in new[] { ("ORT fp32, our export", fp32Onnx, true), ("ORT fp32, our export at opset 12 (fused Attention)", fusedOnnx, true), ("ORT int8, our export", int8Onnx, true) }
             .Concat(originalOnnx is null ? [] : new[] { ("ORT fp32, original export (encoder only)", originalOnnx, false) }))
         {
-            var session = new OrtRunner(file, threads, pad, hasLogits);
+            var session = new OrtRunner(file, model.Model.Config, threads, pad, hasLogits);
             runners.Add((runtime, session.Forward, session));
         }
 
@@ -272,18 +243,23 @@ internal sealed class OnnxBenchmark(bool quick, string datasets)
     public void WriteJson(string path, object header) =>
         File.WriteAllText(path, JsonSerializer.Serialize(new { header, rows = _rows, notes = _notes }, new JsonSerializerOptions { WriteIndented = true }));
 
-    /// <summary>An ONNX Runtime session on the CPU fed as BertFineTune.Onnx feeds it (int64 inputs padded to the batch's longest).</summary>
+    /// <summary>
+    /// An ONNX Runtime session on the CPU run through BertFineTune.Onnx's own backend (the padding and output copies its
+    /// predictors use), as the TorchSharp rows run through the TorchSharp predictors' backend.
+    /// </summary>
     private sealed class OrtRunner : IDisposable
     {
         private readonly InferenceSession _session;
+        private readonly OnnxPredictorBackend _backend;
         private readonly int _pad;
         private readonly bool _hasLogits;
 
-        public OrtRunner(string file, int threads, int pad, bool hasLogits)
+        public OrtRunner(string file, BertConfig config, int threads, int pad, bool hasLogits)
         {
             // As OnnxModel.Load with IntraOpNumThreads set: ONNX Runtime's default optimization level (ORT_ENABLE_ALL), sequential execution.
             using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
             _session = new InferenceSession(file, options);
+            _backend = new OnnxPredictorBackend(_session, config);
             _pad = pad;
             _hasLogits = hasLogits;
         }
@@ -291,48 +267,8 @@ internal sealed class OnnxBenchmark(bool quick, string datasets)
         /// <summary>Runs the whole graph (every output); returns the logits of our exports, null for the original graph.</summary>
         public float[]? Forward(IReadOnlyList<EncodedText> encodings)
         {
-            int rows = encodings.Count, length = encodings.Max(e => e.Length);
-            var ids = new long[rows * length];
-            var mask = new long[rows * length];
-            var types = new long[rows * length];
-            Array.Fill(ids, _pad);
-            for (int r = 0; r < rows; r++)
-            {
-                var e = encodings[r];
-                for (int t = 0; t < e.Length; t++)
-                {
-                    ids[r * length + t] = e.Ids[t];
-                    mask[r * length + t] = e.AttentionMask[t];
-                    types[r * length + t] = e.TypeIds[t];
-                }
-            }
-            long[] shape = [rows, length];
-            var names = _session.InputNames;
-            var inputs = names.Select(n => OrtValue.CreateTensorValueFromMemory(n switch
-            {
-                "input_ids" => ids,
-                "attention_mask" => mask,
-                "token_type_ids" => types,
-                _ => throw new InvalidOperationException($"unexpected ONNX input '{n}'"),
-            }, shape)).ToArray();
-            try
-            {
-                using var runOptions = new RunOptions();
-                using var outputs = _session.Run(runOptions, names, inputs, _session.OutputNames);
-                if (!_hasLogits)
-                {
-                    return null;
-                }
-                int index = _session.OutputNames.ToList().IndexOf("logits");
-                return outputs[index].GetTensorDataAsSpan<float>().ToArray();
-            }
-            finally
-            {
-                foreach (var value in inputs)
-                {
-                    value.Dispose();
-                }
-            }
+            var rows = _backend.Forward(encodings, _pad);
+            return _hasLogits ? rows.SelectMany(row => row["logits"].Values).ToArray() : null;
         }
 
         public void Dispose() => _session.Dispose();

@@ -4,6 +4,7 @@ using BertFineTune.Data;
 using BertFineTune.Data.Readers;
 using BertFineTune.Inference;
 using BertFineTune.Onnx;
+using BertFineTune.Testing;
 using BertFineTune.Runtime;
 using BertFineTune.Tokenization;
 using BertFineTune.Training;
@@ -23,9 +24,6 @@ public sealed class MiniLMSst2ExportAccuracyTests(ITestOutputHelper output)
 {
     /// <summary>Training sentences: a fixed random subset of stsa.binary.train (6920 lines), enough for well above 80 % in one epoch.</summary>
     private const int TrainSentences = 2000;
-    private const int SubsetSeed = 1234;
-    private const int Seed = 42;
-    private const int MaxLength = 64;
 
     /// <summary>float32 kernels of the two runtimes sum in different orders: probabilities agree to ~1e-6, asserted at 1e-4.</summary>
     private const double ProbabilityTolerance = 1e-4;
@@ -37,40 +35,10 @@ public sealed class MiniLMSst2ExportAccuracyTests(ITestOutputHelper output)
     {
         using var temp = new TempFolder();
         var pretrained = MiniLMPackage.ImportedFolder(temp.File("cache"));
-        var schema = LabelSchema.SingleLabel(["0", "1"]);
-        var train = LabelPrefixedLineReader.Read(Sst2("stsa.binary.train"), schema).Items;
-        var dev = LabelPrefixedLineReader.Read(Sst2("stsa.binary.dev"), schema).Items;
+        var dev = LabelPrefixedLineReader.Read(Sst2("stsa.binary.dev"), MiniLMSst2Recipe.Labels).Items;
         Assert.Equal(872, dev.Count);
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(SubsetSeed).Shuffle(order);
-        var subset = order.Take(TrainSentences).Select(i => train[i]).ToList();
-
-        // Fine-tune with the quick start's recipe (lr 1e-4, batch 16, warm-up 0.1, weight decay 0.01, bf16 mixed precision
-        // where the CPU has it), one epoch, sentences cut to 64 tokens.
         var saved = temp.File("fine-tuned");
-        {
-            manual_seed(Seed);
-            var builder = BertModelBuilder.FromPretrained(pretrained).WithSequenceClassification(["0", "1"]);
-            if (BFloat16Support.IsSupported(CPU, out _))
-            {
-                builder = builder.UseMixedPrecision();
-            }
-            using var model = builder.Build();
-            var examples = TextExampleEncoder.Encode(subset, model.Tokenizer,
-                new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength }).ToList();
-            model.CreateTrainer(new TrainerOptions
-            {
-                LearningRate = 1e-4,
-                WeightDecay = 0.01,
-                WarmupRatio = 0.1,
-                Epochs = 1,
-                BatchSize = 16,
-                GroupByLength = true,
-                LoggingSteps = 1_000_000,
-                Seed = Seed,
-            }).Train(new InMemoryExamples(examples));
-            model.Save(saved);
-        }
+        MiniLMSst2Recipe.FineTune(pretrained, Sst2("stsa.binary.train"), TrainSentences, saved);
 
         // (a) The saved model reloaded without mixed precision: TorchSharp's float32 forward is the reference.
         using var torchModel = BertModelBuilder.FromPretrained(saved).Build();
@@ -78,7 +46,7 @@ public sealed class MiniLMSst2ExportAccuracyTests(ITestOutputHelper output)
         torchModel.ExportOnnxFolder(temp.File("fp32"));
         torchModel.ExportOnnxFolder(temp.File("int8"), new OnnxExportOptions { Quantization = OnnxQuantization.DynamicInt8 });
         var texts = dev.Select(e => e.Text).ToList();
-        // Class index i is label "i" (the schema above); the predictors return label names.
+        // Class index i is label "i" (MiniLMSst2Recipe.Labels); the predictors return label names.
         var gold = dev.Select(e => e.Label!.Value.IntegerValue.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
         var torch = Predict(torchModel.CreateTextClassificationPredictor(), texts);
 
@@ -93,7 +61,7 @@ public sealed class MiniLMSst2ExportAccuracyTests(ITestOutputHelper output)
         double maxFp32Difference = torch.Zip(fp32, (a, b) => Math.Abs(a.Positive - b.Positive)).Max();
         double maxInt8Difference = torch.Zip(int8, (a, b) => Math.Abs(a.Positive - b.Positive)).Max();
         int int8Changed = torch.Zip(int8, (a, b) => a.Label != b.Label).Count(changed => changed);
-        output.WriteLine($"MiniLM fine-tuned on {TrainSentences} SST-2 train sentences (1 epoch, max length {MaxLength}), SST-2 dev ({dev.Count} sentences):");
+        output.WriteLine($"MiniLM fine-tuned on {TrainSentences} SST-2 train sentences (1 epoch, max length {MiniLMSst2Recipe.MaxLength}), SST-2 dev ({dev.Count} sentences):");
         output.WriteLine($"  (a) TorchSharp float32        accuracy {torchAccuracy:P2}");
         output.WriteLine($"  (b) ONNX Runtime, fp32 export accuracy {fp32Accuracy:P2}  max |P(positive) - (a)| = {maxFp32Difference:E2}");
         output.WriteLine($"  (c) ONNX Runtime, int8 export accuracy {int8Accuracy:P2}  max |P(positive) - (a)| = {maxInt8Difference:E2}, {int8Changed} labels differ from (a)");

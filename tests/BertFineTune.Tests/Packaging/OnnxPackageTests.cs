@@ -64,29 +64,7 @@ public class OnnxPackageTests
             expected.AddRange(model.CreateEmbeddingPredictor().Embed(Text).Take(4).Select(x => $"embedding {F(x)}"));
         }
 
-        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-            <configuration>
-              <packageSources>
-                <add key="local" value="{feed}" />
-              </packageSources>
-            </configuration>
-            """);
-        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
-                <ImportDirectoryBuildProps>false</ImportDirectoryBuildProps>
-                <ImportDirectoryBuildTargets>false</ImportDirectoryBuildTargets>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="BertFineTune.Onnx" Version="{version}" />
-                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
-              </ItemGroup>
-            </Project>
-            """);
+        PackageTests.WriteConsumerProject(app, feed, ("BertFineTune.Onnx", version), ("Microsoft.ML.OnnxRuntime", "1.31.1"));
         File.WriteAllText(Path.Combine(app, "Program.cs"), $$"""
             using System.Globalization;
             using BertFineTune.Inference;

@@ -25,6 +25,37 @@ public class PackageTests
         return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
+    /// <summary>
+    /// Writes a console project into <paramref name="app"/> that restores from <paramref name="feed"/> only the given
+    /// packages, outside this repository's Directory.Build/Packages files, as an application of a user would.
+    /// </summary>
+    internal static void WriteConsumerProject(string app, string feed, params (string Id, string Version)[] packages)
+    {
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <configuration>
+              <packageSources>
+                <add key="local" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        var references = string.Join("\n", packages.Select(p => $"    <PackageReference Include=\"{p.Id}\" Version=\"{p.Version}\" />"));
+        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
+                <ImportDirectoryBuildProps>false</ImportDirectoryBuildProps>
+                <ImportDirectoryBuildTargets>false</ImportDirectoryBuildTargets>
+              </PropertyGroup>
+              <ItemGroup>
+            {references}
+              </ItemGroup>
+            </Project>
+            """);
+    }
+
     /// <summary>Packs each project under src/ into <paramref name="feed"/> at <paramref name="version"/>.</summary>
     internal static void Pack(string feed, string version, params string[] projects)
     {
@@ -50,29 +81,7 @@ public class PackageTests
         Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.nupkg")));
         Assert.True(File.Exists(Path.Combine(feed, $"BertFineTune.{version}.snupkg")));
 
-        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-            <configuration>
-              <packageSources>
-                <add key="local" value="{feed}" />
-              </packageSources>
-            </configuration>
-            """);
-        File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
-                <ImportDirectoryBuildProps>false</ImportDirectoryBuildProps>
-                <ImportDirectoryBuildTargets>false</ImportDirectoryBuildTargets>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="BertFineTune" Version="{version}" />
-                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
-              </ItemGroup>
-            </Project>
-            """);
+        WriteConsumerProject(app, feed, ("BertFineTune", version), ("TorchSharp-cpu", "0.107.0"));
         File.WriteAllText(Path.Combine(app, "Program.cs"), $$"""
             using BertFineTune.Builder;
             using var model = BertModelBuilder.FromPretrained(args[0]).Build();
