@@ -208,11 +208,13 @@ internal sealed class PredictCommand : Command<PredictSettings>
                 }
             }
         }
-        return new CliException(ErrorKind.Model, bad.Count > 0
+        var message = bad.Count > 0
             ? $"the prediction for {source}, line {line} is NaN or infinite, because the model's weights hold NaN or infinite values: "
                 + $"{string.Join(", ", bad)}. Nothing was written; use a model whose weights are finite (retrain, or fetch it again)."
             : $"the prediction for {source}, line {line} is NaN or infinite though every weight is finite; nothing was written. "
-                + "Check that input line, and run with --verbose for the details.", cause);
+                + "Check that input line, and run with --verbose for the details.";
+        // The reporter shows the inner exception's message; the serializer's own stays below it for --verbose.
+        return new CliException(ErrorKind.Model, message, new InvalidDataException(message, cause));
     }
 
     private static JsonObject With(JsonObject item, string name, JsonNode value)
