@@ -57,6 +57,10 @@ internal class DataSettings : ModelSettings
     [Description("The CSV/TSV file has no header row: give columns by 0-based index.")]
     public bool NoHeader { get; init; }
 
+    [CommandOption("--quoted-tsv")]
+    [Description("The TSV file uses CSV quoting (a field that starts with '\"' runs to the closing quote). By default a TSV quote is text, as in GLUE's files.")]
+    public bool QuotedTsv { get; init; }
+
     [CommandOption("--labels <LIST>")]
     [Description("Comma-separated label names (classification, multi-label, NER); default: the model's.")]
     public string? Labels { get; init; }
@@ -131,9 +135,20 @@ internal class DataSettings : ModelSettings
 
     /// <summary>Reads and tokenizes <paramref name="path"/> for <paramref name="task"/>; skipped rows are reported. A failure is a data error.</summary>
     public List<EncodedExample> Load(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength) =>
-        CliException.During(ErrorKind.Data, () => Read(path, task, tokenizer, labels, maxLength));
+        CliException.During(ErrorKind.Data, () =>
+        {
+            int skipped = 0;
+            var examples = Read(path, task, tokenizer, labels, maxLength, ref skipped);
+            // Said here, naming the file, rather than later as "the training data has no batches".
+            return examples.Count > 0 ? examples : throw new InvalidDataException(skipped > 0
+                ? $"{path}: every row was bad ({skipped} skipped); there are no examples left to use."
+                : $"{path}: the file has no data rows{(HasHeaderRow(path, task) ? " after its header" : "")}; add one example per row.");
+        });
 
-    private List<EncodedExample> Read(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength)
+    private bool HasHeaderRow(string path, TaskKind task) =>
+        !NoHeader && FormatOf(path, task) is DataFormat.Csv or DataFormat.Tsv && new FileInfo(path).Length > 0;
+
+    private List<EncodedExample> Read(string path, TaskKind task, BertTokenizer tokenizer, IReadOnlyList<string> labels, int maxLength, ref int skipped)
     {
         if (!File.Exists(path))
         {
@@ -148,6 +163,7 @@ internal class DataSettings : ModelSettings
                 Report(sentences.SkippedRows);
                 var encoded = TokenClassificationEncoder.Encode(sentences.Items, tokenizer, labels, maxLength, BadRowPolicy);
                 Report(encoded.SkippedRows);
+                skipped = sentences.SkippedRows.Count + encoded.SkippedRows.Count;
                 return encoded.Items.Select(e => e.Example).ToList();
             }
             case TaskKind.Qa:
@@ -156,6 +172,7 @@ internal class DataSettings : ModelSettings
                 Report(questions.SkippedRows);
                 var windows = SquadEncoder.Encode(questions.Items, tokenizer, maxLength, Math.Min(DocStride, maxLength / 2), BadRowPolicy, path);
                 Report(windows.SkippedRows);
+                skipped = questions.SkippedRows.Count + windows.SkippedRows.Count;
                 return windows.Items.Select(w => w.Example).ToList();
             }
         }
@@ -171,6 +188,8 @@ internal class DataSettings : ModelSettings
             {
                 Separator = format == DataFormat.Tsv ? '\t' : ',',
                 HasHeader = !NoHeader,
+                // IANA text/tab-separated-values has no quoting; GLUE's TSV files hold literal quotes.
+                ParseQuotes = format == DataFormat.Csv || QuotedTsv,
                 Text = Column(TextColumn),
                 TextPair = PairColumn is null ? (ColumnRef?)null : Column(PairColumn),
                 Label = Column(LabelColumn),
@@ -189,6 +208,7 @@ internal class DataSettings : ModelSettings
             _ => throw new FormatException($"{path}: the {format} format does not hold {task} examples; give --format."),
         };
         Report(result.SkippedRows);
+        skipped = result.SkippedRows.Count;
         return TextExampleEncoder.Encode(result.Items, tokenizer,
             new EncodingOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = maxLength }).ToList();
     }

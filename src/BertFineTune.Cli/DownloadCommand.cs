@@ -24,6 +24,15 @@ internal sealed class DownloadSettings : CommonSettings
     [CommandOption("--check-for-updates")]
     [Description("Ask the Hub for the branch's newest commit even when it is cached.")]
     public bool CheckForUpdates { get; init; }
+
+    // huggingface_hub's validate_repo_id (utils/_validators.py), checked before anything is read: a path such as
+    // ../../etc is not an id, and download never answers with a local folder.
+    public override ValidationResult Validate() =>
+        base.Validate() is { Successful: false } failed ? failed
+        : HubModelResolver.IsHubId(RepoId) ? ValidationResult.Success()
+        : ValidationResult.Error($"'{RepoId}' is not a Hugging Face Hub id: an id is 'name' or 'namespace/name' (one '/' at most) of "
+            + "letters, digits, '-', '_' and '.', with no '--' or '..', not starting or ending with '-' or '.', not ending with '.git', "
+            + "the name at most 96 characters (huggingface_hub's validate_repo_id). A local model folder needs no download: give it to --model.");
 }
 
 /// <summary><c>download</c>: fetch a model into the cache Python shares; the snapshot folder is the last line.</summary>
@@ -42,7 +51,7 @@ internal sealed class DownloadCommand : Command<DownloadSettings>
         {
             // One line per file, when its download starts; no redrawn bars in a log.
             var started = new HashSet<string>(StringComparer.Ordinal);
-            folder = resolver.Resolve(settings.RepoId, new Reporter(p =>
+            folder = resolver.Download(settings.RepoId, new Reporter(p =>
             {
                 if (started.Add(p.FileName))
                 {
@@ -68,7 +77,7 @@ internal sealed class DownloadCommand : Command<DownloadSettings>
                         task.MaxValue = Math.Max(1, p.BytesTotal ?? p.BytesDone);
                         task.Value = p.BytesDone;
                     });
-                    folder = resolver.Resolve(settings.RepoId, progress, cancellationToken);
+                    folder = resolver.Download(settings.RepoId, progress, cancellationToken);
                 });
         }
         Console.WriteLine(folder);

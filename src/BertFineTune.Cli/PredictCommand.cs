@@ -5,6 +5,7 @@ using BertFineTune.Builder;
 using BertFineTune.Heads;
 using BertFineTune.Inference;
 using Spectre.Console;
+using TorchSharp;
 using Spectre.Console.Cli;
 
 namespace BertFineTune.Cli;
@@ -47,7 +48,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
         {
             throw new FileNotFoundException($"--input {settings.Input}: no such file.", settings.Input);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance).UseDevice(settings.Device);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
@@ -67,11 +68,23 @@ internal sealed class PredictCommand : Command<PredictSettings>
             items.Add((lineNumber, ParseItem(line, source, lineNumber)));
         }
 
-        var output = Console.Out;
         var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        foreach (var result in Predict(model, settings, items.Select(i => i.Item).ToList(), source, items.Select(i => i.Line).ToList()))
+        // Every line is written only once all are known to be valid JSON, so a failure leaves no partial output.
+        var written = new List<string>(items.Count);
+        foreach (var (result, i) in Predict(model, settings, items.Select(i => i.Item).ToList(), source, items.Select(i => i.Line).ToList()).Select((r, i) => (r, i)))
         {
-            output.WriteLine(result.ToJsonString(options));
+            try
+            {
+                written.Add(result.ToJsonString(options));
+            }
+            catch (ArgumentException e)
+            {
+                throw NotFinite(model, source, items[i].Line, e);
+            }
+        }
+        foreach (var line in written)
+        {
+            Console.Out.WriteLine(line);
         }
         return 0;
     }
@@ -93,7 +106,34 @@ internal sealed class PredictCommand : Command<PredictSettings>
     }
 
     private static string Field(JsonObject item, string name, string source, int line) =>
-        item[name]?.GetValue<string>() ?? throw new FormatException($"{source}, line {line}: the object has no \"{name}\" string.");
+        OptionalField(item, name, source, line) ?? throw new FormatException($"{source}, line {line}: the object has no \"{name}\" string.");
+
+    /// <summary>The string field <paramref name="name"/>, or null when absent or JSON null; any other kind of value is an error naming the line and field.</summary>
+    private static string? OptionalField(JsonObject item, string name, string source, int line)
+    {
+        var node = item[name];
+        if (node is null)
+        {
+            return null;
+        }
+        var kind = node.GetValueKind();
+        if (kind != JsonValueKind.String)
+        {
+            throw new FormatException($"{source}, line {line}: \"{name}\" is {kind.ToString().ToLowerInvariant()} {node.ToJsonString()}, not a string; "
+                + $"put the text in quotes, e.g. {{\"{name}\": \"{(kind is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False ? node.ToJsonString() : "...")}\"}}.");
+        }
+        try
+        {
+            return node.GetValue<string>();
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json refuses a \uD800-\uDFFF escape without its other half; Python's json module reads it, but
+            // the tokenizers crate cannot take such a string either (it is not Unicode text: UnicodeEncodeError).
+            throw new FormatException($"{source}, line {line}: \"{name}\" holds a lone surrogate escape (a \\uD800-\\uDFFF escape without its "
+                + "other half), which is no character. Write the character itself, or both halves of its pair (\\ud83d\\ude00 for U+1F600).", e);
+        }
+    }
 
     private static IEnumerable<JsonObject> Predict(TaskModel model, PredictSettings settings, List<JsonObject> items, string source, List<int> lines)
     {
@@ -102,7 +142,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
             case SequenceClassificationHead:
             {
                 var texts = items.Select((item, i) => Field(item, "text", source, lines[i])).ToList();
-                var pairs = items.Select(item => item["text_pair"]?.GetValue<string>()).ToList();
+                var pairs = items.Select((item, i) => OptionalField(item, "text_pair", source, lines[i])).ToList();
                 var results = model.CreateTextClassificationPredictor(settings.BatchSize).PredictBatch(texts, pairs.Any(p => p is not null) ? pairs : null, settings.TopK);
                 return items.Select((item, i) => With(item, "labels", new JsonArray(results[i].Select(l => (JsonNode)new JsonObject { ["label"] = l.Label, ["score"] = l.Score }).ToArray())));
             }
@@ -146,6 +186,35 @@ internal sealed class PredictCommand : Command<PredictSettings>
             default:
                 throw new NotSupportedException($"predict does not know the {model.Model.Head.GetType().Name} head; use the library's API for custom heads.");
         }
+    }
+
+    /// <summary>
+    /// A score or vector of <paramref name="line"/> is NaN or infinite. Such values are not JSON (RFC 8259 section 6; jq and
+    /// JSON.parse refuse Python's NaN), and they come from the weights far more often than from one input, so the error
+    /// names each weight tensor holding them.
+    /// </summary>
+    private static CliException NotFinite(TaskModel model, string source, int line, Exception cause)
+    {
+        var bad = new List<string>();
+        using (torch.no_grad())
+        {
+            foreach (var (name, parameter) in model.Model.named_parameters())
+            {
+                using var finite = parameter.isfinite();
+                long count = parameter.numel() - finite.sum().item<long>();
+                if (count > 0)
+                {
+                    bad.Add($"'{name}' ({count} of {parameter.numel()} values)");
+                }
+            }
+        }
+        var message = bad.Count > 0
+            ? $"the prediction for {source}, line {line} is NaN or infinite, because the model's weights hold NaN or infinite values: "
+                + $"{string.Join(", ", bad)}. Nothing was written; use a model whose weights are finite (retrain, or fetch it again)."
+            : $"the prediction for {source}, line {line} is NaN or infinite though every weight is finite; nothing was written. "
+                + "Check that input line, and run with --verbose for the details.";
+        // The reporter shows the inner exception's message; the serializer's own stays below it for --verbose.
+        return new CliException(ErrorKind.Model, message, new InvalidDataException(message, cause));
     }
 
     private static JsonObject With(JsonObject item, string name, JsonNode value)

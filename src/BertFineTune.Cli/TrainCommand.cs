@@ -231,7 +231,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var labels = settings.LabelList ?? ExistingLabels(settings.Model!)
             ?? (task is TaskKind.Regression or TaskKind.Qa ? ["score"] : throw new CliException(ErrorKind.Usage,
                 $"--labels is required for {task}: the checkpoint has no labels of its own to reuse."));
-        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels, settings.Pooling).UseDevice(settings.Device);
+        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance), task, labels, settings.Pooling).UseDevice(settings.Device);
         if (settings.ReplaceHead)
         {
             builder = builder.ReplacingExistingHead();

@@ -29,7 +29,7 @@ public sealed partial class BertTokenizer
     /// <param name="path">A model folder, a <c>tokenizer.json</c> or a <c>vocab.txt</c>.</param>
     /// <param name="configure">Changes the settings read from the files; null keeps them.</param>
     /// <exception cref="FileNotFoundException">The path does not exist, or a folder has neither tokenizer.json nor vocab.txt.</exception>
-    /// <exception cref="InvalidDataException">A file is malformed (not a WordPiece tokenizer, gaps in the vocabulary, an empty vocabulary, a bad added token, a duplicate token); the message names the file and field.</exception>
+    /// <exception cref="InvalidDataException">A file is malformed (not a WordPiece tokenizer, gaps in the vocabulary, an empty vocabulary, a bad added token, a duplicate token in tokenizer.json); the message names the file and field. A token repeated in vocab.txt is accepted as transformers' load_vocab accepts it (the last line's id wins).</exception>
     /// <exception cref="ArgumentException">A special token of the settings is not in the vocabulary.</exception>
     public static BertTokenizer Load(string path, Func<BertTokenizerOptions, BertTokenizerOptions>? configure = null)
     {
@@ -62,7 +62,40 @@ public sealed partial class BertTokenizer
         {
             throw new InvalidDataException($"{path}: the vocabulary is empty.");
         }
-        return new BertTokenizer(tokens, options ?? new BertTokenizerOptions(), null);
+        var tokenizer = new BertTokenizer(tokens, options ?? new BertTokenizerOptions(), null);
+        tokenizer.LoadWarnings = DuplicateTokenWarnings(path, tokens);
+        return tokenizer;
+    }
+
+    /// <summary>
+    /// One warning per token that is on more than one line of <paramref name="path"/>, naming the lines. transformers'
+    /// <c>load_vocab</c> (<c>vocab[token] = index</c>) and the tokenizers crate's <c>WordPiece::read_file</c>
+    /// (<c>vocab.insert(line, index)</c>) both accept the file and give the token its last line's id, so the earlier
+    /// ids are never produced; so does this tokenizer, and says so.
+    /// </summary>
+    internal static IReadOnlyList<string> DuplicateTokenWarnings(string path, IReadOnlyList<string> tokens)
+    {
+        var lines = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            if (!lines.TryGetValue(tokens[i], out var list))
+            {
+                lines[tokens[i]] = list = [];
+            }
+            list.Add(i + 1);
+        }
+        return lines.Where(e => e.Value.Count > 1)
+            .OrderBy(e => e.Value[0])
+            .Select(e =>
+            {
+                var earlier = e.Value.SkipLast(1).ToList();
+                string s = earlier.Count > 1 ? "s" : "";
+                return $"{path}: the token '{e.Key}' is on lines {string.Join(" and ", e.Value)}; as transformers' load_vocab and the "
+                    + $"tokenizers crate's WordPiece do, it gets the last line's id {e.Value[^1] - 1}, and id{s} "
+                    + $"{string.Join(", ", earlier.Select(l => l - 1))} (line{s} {string.Join(", ", earlier)}) will never be produced. "
+                    + "Remove a repeated line only if the model was trained without it: removing a line shifts every later id.";
+            })
+            .ToList();
     }
 
     /// <summary>
@@ -88,13 +121,16 @@ public sealed partial class BertTokenizer
         IReadOnlyList<string> vocabulary;
         var options = new BertTokenizerOptions();
         IReadOnlyList<AddedToken>? added = null;
+        IReadOnlyList<string> warnings = [];
         if (File.Exists(json))
         {
             (vocabulary, options, added) = ReadTokenizerJson(json, options);
         }
         else if (File.Exists(vocab))
         {
-            vocabulary = LoadVocabFile(vocab)._tokens;
+            var fromFile = LoadVocabFile(vocab);
+            vocabulary = fromFile._tokens;
+            warnings = fromFile.LoadWarnings;
         }
         else
         {
@@ -113,7 +149,7 @@ public sealed partial class BertTokenizer
             int max = BertConfig.Load(folder).MaxPositionEmbeddings;
             options = options with { ModelMaxLength = Math.Min(options.ModelMaxLength ?? max, max) };
         }
-        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added);
+        return new BertTokenizer(vocabulary, configure?.Invoke(options) ?? options, added) { LoadWarnings = warnings };
     }
 
     /// <summary>

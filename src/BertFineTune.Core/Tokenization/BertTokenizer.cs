@@ -19,6 +19,9 @@ public sealed partial class BertTokenizer
     private readonly BertTextNormalizer _normalizer;
     private readonly string[] _tokens;
     private readonly Dictionary<string, int> _ids;
+
+    /// <summary>What loading found and accepted as transformers does, to be shown to the user (a token on two lines of vocab.txt).</summary>
+    internal IReadOnlyList<string> LoadWarnings { get; private set; } = [];
     private readonly int[] _pieceLength;
     private readonly int[] _continuationLength;
     private readonly AddedVocabulary _added;
@@ -46,7 +49,11 @@ public sealed partial class BertTokenizer
         {
             throw MissingSpecialToken(nameof(options.UnknownToken), options.UnknownToken);
         }
-        using var vocabStream = new MemoryStream(new UTF8Encoding(false).GetBytes(string.Join("\n", _tokens) + "\n"));
+        // Microsoft.ML.Tokenizers' WordPiece refuses a repeated line; give it, in place of each line a later one
+        // repeats, a token no input can produce (the normalizer removes U+0000), so ids stay line numbers and the last
+        // line's id wins as in load_vocab and the tokenizers crate's WordPiece read_file.
+        var wordPieceLines = _tokens.Select((t, i) => _ids[t] == i ? t : $"\0shadowed\0{i}");
+        using var vocabStream = new MemoryStream(new UTF8Encoding(false).GetBytes(string.Join("\n", wordPieceLines) + "\n"));
         _wordPiece = MlWordPiece.Create(vocabStream, new MlWordPieceOptions
         {
             UnknownToken = options.UnknownToken,
@@ -81,6 +88,7 @@ public sealed partial class BertTokenizer
         _tokenOf = IdToToken;
         _tokens = source._tokens;
         _ids = source._ids;
+        LoadWarnings = source.LoadWarnings;
         _pieceLength = source._pieceLength;
         _continuationLength = source._continuationLength;
         _normalizer = source._normalizer;

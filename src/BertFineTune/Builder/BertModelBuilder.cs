@@ -267,6 +267,10 @@ public sealed class BertModelBuilder
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
         }
         var tokenizer = _tokenizer ?? LoadTokenizer(_onnx?.Tokenizer ?? folder!);
+        foreach (var warning in tokenizer.LoadWarnings)
+        {
+            logger.LogWarning("{Warning}", warning);
+        }
         if (_addedTokens.Count > 0)
         {
             try

@@ -36,10 +36,25 @@ internal sealed partial class HubCache
     public static bool IsSha256(string value) => Sha256().IsMatch(value);
 
     /// <summary>Whether <paramref name="reference"/> has the shape of a Hub repository id (<c>org/name</c> or <c>name</c>).</summary>
-    public static bool IsValidRepoId(string reference) =>
-        reference.Length <= 96 && RepoIdPattern().IsMatch(reference)
-        && !reference.Contains("--", StringComparison.Ordinal) && !reference.Contains("..", StringComparison.Ordinal)
-        && !reference.EndsWith(".git", StringComparison.Ordinal);
+    public static bool IsValidRepoId(string reference) => RepoIdProblem(reference) is null;
+
+    /// <summary>
+    /// Why <paramref name="reference"/> is not a Hub repository id, in huggingface_hub's words, or null when it is one.
+    /// The rules of <c>huggingface_hub/utils/_validators.py</c> <c>validate_repo_id</c>, in its order: at most one '/';
+    /// <c>REPO_ID_REGEX</c> (an optional namespace and a name of 1 to 96 of letters, digits, '-', '_', '.', each starting
+    /// and ending at a word boundary, so not with '-' or '.'); no "--" or ".."; no ".git" at the end.
+    /// </summary>
+    public static string? RepoIdProblem(string reference) =>
+        reference.Count(c => c == '/') > 1
+            ? $"Repo id must be in the form 'repo_name' or 'namespace/repo_name': '{reference}'."
+        : !RepoIdPattern().IsMatch(reference) || reference[(reference.IndexOf('/') + 1)..].Length > 96
+            ? "Repo id must use alphanumeric chars or '-', '_', '.', '--' and '..' are forbidden, '-' and '.' cannot start or end "
+                + $"the name, max length is 96: '{reference}'."
+        : reference.Contains("--", StringComparison.Ordinal) || reference.Contains("..", StringComparison.Ordinal)
+            ? $"Cannot have -- or .. in repo_id: '{reference}'."
+        : reference.EndsWith(".git", StringComparison.Ordinal)
+            ? $"Repo_id cannot end by '.git': '{reference}'."
+        : null;
 
     public string SnapshotFolder(string commit) => Inside(Path.Combine(RepoFolder, "snapshots", CheckCommit(commit)), null);
 

@@ -83,6 +83,32 @@ public sealed class HubModelResolver : IDisposable
                 $"'{reference}' is neither an existing folder nor a Hugging Face Hub id (org/name). Give a folder with config.json and "
                 + "model.safetensors, or a Hub model id.");
         }
+        return await FromHubAsync(reference, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Returns the cache snapshot folder of the Hub model <paramref name="repoId"/>, downloading what is missing (as
+    /// <c>huggingface-cli download</c>); unlike <see cref="Resolve"/>, a local folder of that name is never used.
+    /// </summary>
+    /// <param name="repoId">A Hub id such as <c>google-bert/bert-base-uncased</c>.</param>
+    /// <param name="progress">Told about each file download (not about cache hits).</param>
+    /// <param name="cancellationToken">Stops the download; the part received stays as <c>.incomplete</c> and a later call resumes it.</param>
+    /// <exception cref="ArgumentException"><paramref name="repoId"/> is not a Hub id by huggingface_hub's <c>validate_repo_id</c> rules
+    /// (at most one '/', letters, digits, '-', '_', '.', no "--" or "..", a name of at most 96 characters); the message says which.</exception>
+    /// <exception cref="HubException">The model cannot be found, reached, downloaded or verified; the message says what to do.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public string Download(string repoId, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repoId);
+        if (HubCache.RepoIdProblem(repoId) is { } problem)
+        {
+            throw new ArgumentException($"'{repoId}' is not a Hugging Face Hub id: {problem} Give an id such as google-bert/bert-base-uncased.", nameof(repoId));
+        }
+        return Task.Run(() => FromHubAsync(repoId, progress, cancellationToken), cancellationToken).GetAwaiter().GetResult();
+    }
+
+    private async Task<string> FromHubAsync(string reference, IProgress<DownloadProgress>? progress, CancellationToken cancellationToken)
+    {
         var cache = new HubCache(_settings.CacheDirectory, reference, _options.UseSymbolicLinks);
         var revision = _options.Revision;
         try

@@ -1,5 +1,3 @@
-using nietras.SeparatedValues;
-
 namespace BertFineTune.Data.Readers;
 
 /// <summary>A column of a delimited file: by header name, or by 0-based position.</summary>
@@ -51,10 +49,19 @@ public sealed record DelimitedReaderOptions
     public bool HasHeader { get; init; } = true;
 
     /// <summary>
-    /// Whether quotes are parsed as RFC 4180 (a quoted cell may hold separators, new lines and doubled quotes; default
-    /// true). Turn off for files where <c>"</c> is plain text, such as GLUE's TSV files (Python's <c>QUOTE_NONE</c>).
+    /// Whether a quote that starts a field opens a quoted field that may hold separators, new lines and doubled quotes
+    /// (Python <c>csv</c>'s default dialect). Defaults to true for every separator except <c>\t</c>: tab-separated
+    /// values carry no quoting (IANA text/tab-separated-values), and GLUE's TSV files, which transformers' GLUE
+    /// processors read with <c>quotechar=None</c>, hold literal quotes. Set it to true to read a quoted TSV file, or
+    /// to false to read a CSV file whose quotes are all text.
     /// </summary>
-    public bool ParseQuotes { get; init; } = true;
+    public bool ParseQuotes
+    {
+        get => _parseQuotes ?? Separator != '\t';
+        init => _parseQuotes = value;
+    }
+
+    private readonly bool? _parseQuotes;
 
     /// <summary>The column with the text (the first sentence of a pair).</summary>
     public required ColumnRef Text { get; init; }
@@ -148,9 +155,15 @@ public sealed record DelimitedReaderOptions
 }
 
 /// <summary>
-/// Reads CSV and TSV files (through the <c>Sep</c> parser) into <see cref="TextExample"/>s: a text column, an optional
-/// pair column and a label column, by header name or by position. Empty lines are not rows and are passed over; any
-/// other row that lacks a column or has a label the schema rejects is a bad row (see <see cref="BadRowPolicy"/>).
+/// Reads CSV and TSV files into <see cref="TextExample"/>s: a text column, an optional pair column and a label column,
+/// by header name or by position. Fields are split as Python's <c>csv.reader</c> splits them (CPython
+/// <c>Modules/_csv.c</c>, default dialect): a quote that starts a field opens a quoted field that may hold separators,
+/// new lines and doubled quotes; a quote anywhere else is text, so <c>the 5" screen is great,positive</c> is two
+/// fields. A quoted field with no closing quote, or with text after its closing quote, is a bad row that names the
+/// line and column of the quote, and costs that row only: reading goes on at the next line. Empty lines are not rows
+/// and are passed over; any other row that lacks a column or has a label the schema rejects is a bad row too (see
+/// <see cref="BadRowPolicy"/>). TSV (separator <c>\t</c>) is read without quote processing unless
+/// <see cref="DelimitedReaderOptions.ParseQuotes"/> says otherwise. The file is read into memory whole.
 /// </summary>
 /// <example>
 /// <code>
@@ -189,58 +202,45 @@ public static class DelimitedFileReader
         var sink = new BadRowSink(sourceName, options.BadRows);
         var items = new List<TextExample>();
 
-        SepReader sep;
-        try
+        var parser = new DelimitedRowParser(reader.ReadToEnd(), options.Separator, options.ParseQuotes);
+        string[]? header = null;
+        if (options.HasHeader && parser.TryRead(out var headerRow))
         {
-            sep = Sep.New(options.Separator).Reader(o => o with
-            {
-                HasHeader = options.HasHeader,
-                DisableColCountCheck = true,
-                DisableQuotesParsing = !options.ParseQuotes,
-                Unescape = options.ParseQuotes,
-                ColNameComparer = StringComparer.Ordinal,
-            }).From(reader, leaveOpen: true);
+            header = headerRow.Fields ?? throw new InvalidDataException(
+                $"{sourceName}:{headerRow.Line}: the header row cannot be read: {headerRow.Error}");
         }
-        catch (ArgumentException e)
-        {
-            throw new InvalidDataException($"{sourceName}:1: the header row cannot be used: {e.Message}", e);
-        }
-        using (sep)
-        {
-            int text = Resolve(sep, sourceName, "text", options.Text);
-            int? pair = options.TextPair is { } p ? Resolve(sep, sourceName, "text pair", p) : null;
-            int? label = options.Label is { } l ? Resolve(sep, sourceName, "label", l) : null;
-            int needed = Math.Max(text, Math.Max(pair ?? 0, label ?? 0)) + 1;
+        int text = Resolve(header, sourceName, "text", options.Text);
+        int? pair = options.TextPair is { } p ? Resolve(header, sourceName, "text pair", p) : null;
+        int? label = options.Label is { } l ? Resolve(header, sourceName, "label", l) : null;
+        int needed = Math.Max(text, Math.Max(pair ?? 0, label ?? 0)) + 1;
 
-            foreach (var row in sep)
+        while (parser.TryRead(out var row))
+        {
+            int line = row.Line;
+            if (row.Fields is not { } cells)
             {
-                // Sep reports the first row of a header-less file at the line after it; a row is otherwise where it starts.
-                int line = row.RowIndex == 0 ? 1 : row.LineNumberFrom;
-                if (row.ColCount == 1 && row.Span.IsEmpty)
-                {
-                    continue;
-                }
-                int columns = row.ColCount;
-                if (columns < needed)
-                {
-                    var missing = options.Columns().First(c => Position(c.What, text, pair, label) >= columns);
-                    sink.Report(line, $"missing {missing.What} column {Describe(missing.Column, Position(missing.What, text, pair, label))}: "
-                        + $"the row has {columns} column{(columns == 1 ? "" : "s")}");
-                    continue;
-                }
-                TargetValue? target = null;
-                if (label is { } labelAt)
-                {
-                    var cell = row[labelAt].ToString();
-                    if (!options.Labels.TryParse(cell, out var value, out var reason))
-                    {
-                        sink.Report(line, reason);
-                        continue;
-                    }
-                    target = value;
-                }
-                items.Add(new TextExample(row[text].ToString(), pair is { } pairAt ? row[pairAt].ToString() : null, target, line));
+                sink.Report(line, row.Error!);
+                continue;
             }
+            int columns = cells.Length;
+            if (columns < needed)
+            {
+                var missing = options.Columns().First(c => Position(c.What, text, pair, label) >= columns);
+                sink.Report(line, $"missing {missing.What} column {Describe(missing.Column, Position(missing.What, text, pair, label))}: "
+                    + $"the row has {columns} column{(columns == 1 ? "" : "s")}");
+                continue;
+            }
+            TargetValue? target = null;
+            if (label is { } labelAt)
+            {
+                if (!options.Labels.TryParse(cells[labelAt], out var value, out var reason))
+                {
+                    sink.Report(line, reason);
+                    continue;
+                }
+                target = value;
+            }
+            items.Add(new TextExample(cells[text], pair is { } pairAt ? cells[pairAt] : null, target, line));
         }
         return sink.Result<TextExample>(items);
     }
@@ -256,21 +256,28 @@ public static class DelimitedFileReader
     private static string Describe(ColumnRef column, int position) =>
         column.Name is null ? $"#{position}" : $"'{column.Name}' (#{position})";
 
-    private static int Resolve(SepReader sep, string sourceName, string what, ColumnRef column)
+    private static int Resolve(string[]? header, string sourceName, string what, ColumnRef column)
     {
         if (column.Name is null)
         {
             return column.Index;
         }
-        if (sep.Header.IsEmpty)
+        if (header is null)
         {
             throw new InvalidDataException($"{sourceName}:1: the {what} column is named '{column.Name}', but the file has no header row (it is empty).");
         }
-        if (!sep.Header.TryIndexOf(column.Name, out var index))
+        int index = Array.IndexOf(header, column.Name);
+        if (index < 0)
         {
             throw new InvalidDataException(
                 $"{sourceName}:1: the header has no {what} column '{column.Name}'; its columns are "
-                + string.Join(", ", sep.Header.ColNames.Select(n => $"'{n}'")) + ".");
+                + string.Join(", ", header.Select(n => $"'{n}'")) + ".");
+        }
+        if (Array.LastIndexOf(header, column.Name) != index)
+        {
+            throw new InvalidDataException(
+                $"{sourceName}:1: the header names the {what} column '{column.Name}' twice (columns #{index} and "
+                + $"#{Array.LastIndexOf(header, column.Name)}); rename one, or give the column by position.");
         }
         return index;
     }
