@@ -8,6 +8,14 @@ using static TorchSharp.torch;
 // Usage: BertFineTune.TestHost train-forever <output folder> [save total limit]
 // Trains a tiny random model without end, saving a checkpoint after every step into the folder, and resumes from the
 // newest complete checkpoint there when one exists. The tests kill it at random instants.
+// Usage: BertFineTune.TestHost read-truncated <file.safetensors>
+// Opens the file, truncates it to its header (as another process rewriting it would), then reads every tensor: exits 0
+// when the reader reports the change as an error, 3 when it reads without noticing; a crash (SIGBUS from a memory
+// mapping) ends the process by signal, which the test sees as a failure without the test runner dying with it.
+if (args.Length == 2 && args[0] == "read-truncated")
+{
+    return TruncationProbe.Run(args[1]);
+}
 if (args.Length < 2 || args[0] != "train-forever")
 {
     Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit]");
@@ -74,4 +82,32 @@ internal static class TestHostSetup
         SaveEveryEpoch = false,
         LoggingSteps = 1000,
     };
+}
+
+/// <summary>The <c>read-truncated</c> command: a weights file truncated while it is open for loading.</summary>
+internal static class TruncationProbe
+{
+    public static int Run(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        long headerEnd = 8 + BitConverter.ToInt64(File.ReadAllBytes(path).AsSpan(0, 8));
+        using (var writer = File.OpenHandle(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            RandomAccess.SetLength(writer, headerEnd);
+        }
+        foreach (var tensor in file.Tensors)
+        {
+            try
+            {
+                file.ReadTensor(tensor.Name).Dispose();
+            }
+            catch (SafeTensorsFormatException e)
+            {
+                Console.WriteLine(e.Message);
+                return 0;
+            }
+        }
+        Console.WriteLine("every tensor was read from the truncated file");
+        return 3;
+    }
 }

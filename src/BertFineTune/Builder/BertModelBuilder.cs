@@ -242,6 +242,10 @@ public sealed class BertModelBuilder
     /// <exception cref="HubException">The Hub model cannot be found, reached or downloaded; the message says what to do.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> stopped a download.</exception>
     /// <exception cref="OnnxImportException">The file of <see cref="FromOnnx"/> cannot be imported; the message names the node or initializer.</exception>
+    /// <exception cref="BertConfigException">
+    /// config.json is invalid, a size it declares is not the one the weights have (the message names the field, the tensor
+    /// and both values), or the parameters would not fit in the memory this process may use (the message names the field).
+    /// </exception>
     public TaskModel Build(IProgress<DownloadProgress>? downloadProgress = null, CancellationToken cancellationToken = default)
     {
         Mutable();
@@ -265,6 +269,12 @@ public sealed class BertModelBuilder
         catch (BertConfigException e)
         {
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
+        }
+        if (folder is not null && WeightsFiles.InFolder(folder) is WeightsLayout.SingleFile or WeightsLayout.Sharded)
+        {
+            // Before anything else is checked or built: the sizes config.json declares must be the weights' (headers only).
+            using var weights = SafeTensorsCheckpoint.OpenFolder(folder);
+            ModelSize.CheckBackedByWeights(config, weights, Path.Combine(folder, BertConfig.FileName), folder);
         }
         var tokenizer = _tokenizer ?? LoadTokenizer(_onnx?.Tokenizer ?? folder!);
         foreach (var warning in tokenizer.LoadWarnings)
@@ -306,7 +316,15 @@ public sealed class BertModelBuilder
             }
             if (device.type != DeviceType.CPU)
             {
-                model.to(device);
+                try
+                {
+                    model.to(device);
+                }
+                catch (Exception e) when (ModelSize.IsNativeFailure(e))
+                {
+                    // A device out of memory: the sizes and the allocator's first line, not its C++ frames.
+                    throw ModelSize.AllocationFailed(model.Config, "the model", e, $"moving the model to {_device}");
+                }
             }
         }
         catch
@@ -335,7 +353,8 @@ public sealed class BertModelBuilder
     {
         if (folder is null && onnx is null)
         {
-            return new BertForTask(config, _head?.Factory(config) ?? TaskHeads.FromConfig(config));
+            const string configSource = "the builder's configuration";
+            return new BertForTask(config, BertForTask.CreateHead(config, configSource, c => _head?.Factory(c) ?? TaskHeads.FromConfig(c)), configSource);
         }
         var options = new FolderLoadOptions
         {

@@ -73,7 +73,7 @@ internal sealed class SafeTensorsCheckpoint : ICheckpointTensors, IDisposable
             foreach (var shard in index.ShardNames)
             {
                 var path = Path.Combine(folder, shard);
-                if (!File.Exists(path))
+                if (FileKinds.Of(path) == FileKind.Missing)
                 {
                     throw new SafeTensorsFormatException(indexPath, null, $"shard '{shard}' listed in weight_map does not exist.");
                 }

@@ -1,5 +1,5 @@
 using System.Collections.ObjectModel;
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -16,12 +16,18 @@ namespace BertFineTune.Checkpoints;
 internal sealed record SafeTensorInfo(string Name, SafeTensorsDType DType, IReadOnlyList<long> Shape, long DataOffset, long ByteLength);
 
 /// <summary>
-/// A validated, memory-mapped safetensors file. Opening it reads and checks only the header; tensors are copied from the
-/// mapping straight into TorchSharp storage on demand, so a large checkpoint is never held twice in managed memory.
+/// A validated safetensors file. Opening it reads and checks only the header and keeps the file open; each tensor is
+/// read on demand with a positioned read (<c>pread</c>) straight into its TorchSharp storage, so a large checkpoint is
+/// never held twice in memory.
 /// </summary>
 /// <remarks>
 /// The format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON starting with <c>{</c>, then the data
 /// buffer. Every rule of the format is checked before any size taken from the file is used to allocate.
+/// The file is not memory-mapped: a mapped file that another process truncates kills the reader with SIGBUS when it
+/// touches a page past the new end, whereas a read returns short. Before each tensor the file's length is compared with
+/// the length the header was validated against, and a short read is an error too, so a file that changes size while
+/// loading gives a <see cref="SafeTensorsFormatException"/> naming the file and tensor (docs/file-formats.md).
+/// Only regular files are opened: a FIFO, device, socket or directory is refused before opening, by kind.
 /// Instances are safe to read from several threads at once.
 /// </remarks>
 internal sealed class SafeTensorsFile : IDisposable
@@ -29,17 +35,17 @@ internal sealed class SafeTensorsFile : IDisposable
     /// <summary>The largest header the reader accepts (the reference implementation's limit).</summary>
     public const long MaxHeaderLength = 100_000_000;
 
-    private readonly MemoryMappedFile? _mapping;
-    private readonly MemoryMappedViewAccessor? _view;
+    private readonly SafeFileHandle _handle;
+    private readonly long _fileLength;
     private readonly long _dataStart;
     private readonly Dictionary<string, SafeTensorInfo> _byName;
 
-    private SafeTensorsFile(string path, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view, long dataStart,
+    private SafeTensorsFile(string path, SafeFileHandle handle, long fileLength, long dataStart,
         List<SafeTensorInfo> tensors, Dictionary<string, string> metadata)
     {
         FilePath = path;
-        _mapping = mapping;
-        _view = view;
+        _handle = handle;
+        _fileLength = fileLength;
         _dataStart = dataStart;
         Tensors = tensors.AsReadOnly();
         _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -68,30 +74,28 @@ internal sealed class SafeTensorsFile : IDisposable
     /// <summary>Opens and validates <paramref name="path"/>.</summary>
     /// <exception cref="SafeTensorsFormatException">The file breaks a rule of the format; the message says which.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The path is a directory, FIFO, device or socket (<see cref="FileKinds.RequireRegular"/>).</exception>
     public static SafeTensorsFile Open(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"Safetensors file not found: {path}", path);
-        }
+        // By kind, before opening: opening a FIFO blocks until a writer comes, and a directory is no file.
+        FileKinds.RequireRegular(path, "a safetensors weights file");
         if (!BitConverter.IsLittleEndian)
         {
             throw new PlatformNotSupportedException("Reading safetensors requires a little-endian machine.");
         }
 
-        long fileLength;
-        byte[] header;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        try
         {
-            fileLength = stream.Length;
+            long fileLength = RandomAccess.GetLength(handle);
             if (fileLength < 8)
             {
                 throw new SafeTensorsFormatException(path, null,
                     $"the file is {fileLength} bytes long, shorter than the 8-byte header length that must start it.");
             }
             Span<byte> lengthBytes = stackalloc byte[8];
-            stream.ReadExactly(lengthBytes);
+            ReadExactly(path, handle, lengthBytes, 0, fileLength, "the header length");
             ulong headerLength = BitConverter.ToUInt64(lengthBytes);
             if (headerLength > MaxHeaderLength)
             {
@@ -103,27 +107,16 @@ internal sealed class SafeTensorsFile : IDisposable
                 throw new SafeTensorsFormatException(path, null,
                     $"the header length {headerLength} reaches beyond the end of the file ({fileLength - 8} bytes follow the length).");
             }
-            header = new byte[headerLength];
-            stream.ReadExactly(header);
-        }
+            var header = new byte[headerLength];
+            ReadExactly(path, handle, header, 8, fileLength, "the header");
 
-        long dataStart = 8 + header.Length;
-        long dataLength = fileLength - dataStart;
-        var (tensors, metadata) = ParseHeader(path, header, dataLength);
-
-        if (dataLength == 0)
-        {
-            return new SafeTensorsFile(path, null, null, dataStart, tensors, metadata);
-        }
-        var mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        try
-        {
-            var view = mapping.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
-            return new SafeTensorsFile(path, mapping, view, dataStart, tensors, metadata);
+            long dataStart = 8 + header.Length;
+            var (tensors, metadata) = ParseHeader(path, header, fileLength - dataStart);
+            return new SafeTensorsFile(path, handle, fileLength, dataStart, tensors, metadata);
         }
         catch
         {
-            mapping.Dispose();
+            handle.Dispose();
             throw;
         }
     }
@@ -133,12 +126,21 @@ internal sealed class SafeTensorsFile : IDisposable
     /// (for example F16/BF16 up-cast to <see cref="ScalarType.Float32"/>).
     /// </summary>
     /// <exception cref="KeyNotFoundException">No tensor has that name.</exception>
+    /// <exception cref="SafeTensorsFormatException">The file changed size since it was opened (another process is writing it).</exception>
     public Tensor ReadTensor(string name, ScalarType? convertTo = null)
     {
         var info = GetInfo(name);
         var stored = SafeTensorsDTypes.ToScalarType(info.DType);
         var tensor = torch.empty(info.Shape.ToArray(), stored, device: CPU);
-        CopyInto(info, tensor);
+        try
+        {
+            CopyInto(info, tensor);
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
         if (convertTo is { } target && target != stored)
         {
             using (tensor)
@@ -149,39 +151,53 @@ internal sealed class SafeTensorsFile : IDisposable
         return tensor;
     }
 
-    /// <summary>Copies the bytes of <paramref name="info"/> into the storage of a contiguous CPU tensor of the same size.</summary>
-    private unsafe void CopyInto(SafeTensorInfo info, Tensor destination)
+    /// <summary>Reads the bytes of <paramref name="info"/> into the storage of a contiguous CPU tensor of the same size.</summary>
+    private void CopyInto(SafeTensorInfo info, Tensor destination)
     {
         if (info.ByteLength == 0)
         {
             return;
         }
-        byte* basePointer = null;
-        var handle = _view!.SafeMemoryMappedViewHandle;
-        handle.AcquirePointer(ref basePointer);
-        try
+        // The header was validated against _fileLength; a file that has since changed size is being rewritten, and its
+        // bytes, wherever they still exist, may belong to another version of the checkpoint.
+        long now = RandomAccess.GetLength(_handle);
+        if (now != _fileLength)
         {
-            // The view may start before the requested offset because of page alignment.
-            byte* source = basePointer + _view.PointerOffset + _dataStart + info.DataOffset;
-            if (info.ByteLength > int.MaxValue)
-            {
-                throw new NotSupportedException(
-                    $"{FilePath}: tensor '{info.Name}' is {info.ByteLength} bytes; tensors over 2 GiB are not supported.");
-            }
-            new ReadOnlySpan<byte>(source, (int)info.ByteLength).CopyTo(destination.bytes);
+            throw ChangedSize(info.Name, now);
         }
-        finally
+        if (info.ByteLength > int.MaxValue)
         {
-            handle.ReleasePointer();
+            throw new NotSupportedException(
+                $"{FilePath}: tensor '{info.Name}' is {info.ByteLength} bytes; tensors over 2 GiB are not supported.");
+        }
+        ReadExactly(FilePath, _handle, destination.bytes, _dataStart + info.DataOffset, _fileLength, $"tensor '{info.Name}'");
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; a short read means the file shrank.</summary>
+    private static void ReadExactly(string path, SafeFileHandle handle, Span<byte> buffer, long offset, long expectedLength, string what)
+    {
+        int read = 0;
+        while (read < buffer.Length)
+        {
+            int n = RandomAccess.Read(handle, buffer[read..], offset + read);
+            if (n == 0)
+            {
+                long now = RandomAccess.GetLength(handle);
+                throw new SafeTensorsFormatException(path, null,
+                    $"reading {what} ended at byte {offset + read} of a file that was {expectedLength} bytes long when opened and is {now} now: "
+                    + "another process changed it while it was being loaded. Load it again once that process has finished writing.");
+            }
+            read += n;
         }
     }
 
+    private SafeTensorsFormatException ChangedSize(string tensor, long now) =>
+        new(FilePath, tensor,
+            $"the file was {_fileLength} bytes long when opened and is {now} now: another process changed it while it was being loaded. "
+            + "Load it again once that process has finished writing (writers should write a new file and rename it over the old one).");
+
     /// <inheritdoc />
-    public void Dispose()
-    {
-        _view?.Dispose();
-        _mapping?.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 
     private static (List<SafeTensorInfo> Tensors, Dictionary<string, string> Metadata) ParseHeader(
         string path, byte[] header, long dataLength)

@@ -46,9 +46,12 @@ internal sealed class SafeTensorsIndex
     /// The file is not JSON, has no <c>weight_map</c> object, maps a tensor to something other than a file name, or names
     /// a tensor twice; the message names the file and, where there is one, the tensor.
     /// </exception>
+    /// <exception cref="IOException">The path is a directory, FIFO, device or socket.</exception>
     public static SafeTensorsIndex Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        // By kind, before reading: a FIFO would block the read until a writer comes.
+        FileKinds.RequireRegular(path, "a sharded checkpoint index (" + WeightsFiles.SafeWeightsIndexName + ")");
         try
         {
             using var document = JsonDocument.Parse(File.ReadAllText(path));

@@ -68,6 +68,10 @@ internal static class WeightsFiles
         return ChooseAsync(name => Task.FromResult(has(name))).GetAwaiter().GetResult();
     }
 
-    /// <summary>The layout of the local model folder <paramref name="folder"/>.</summary>
-    public static WeightsLayout InFolder(string folder) => Choose(name => File.Exists(Path.Combine(folder, name)));
+    /// <summary>
+    /// The layout of the local model folder <paramref name="folder"/>. An entry of any kind counts as present, so that a
+    /// directory or FIFO named <c>model.safetensors</c> is reported as what it is when opened
+    /// (<see cref="FileKinds.RequireRegular"/>), not as a missing file.
+    /// </summary>
+    public static WeightsLayout InFolder(string folder) => Choose(name => FileKinds.Of(Path.Combine(folder, name)) != FileKind.Missing);
 }

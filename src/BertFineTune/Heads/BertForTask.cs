@@ -36,13 +36,28 @@ public sealed class BertForTask : nn.Module
     private readonly BertEncoder bert;
 
     /// <summary>Puts <paramref name="head"/> on a new, randomly initialised encoder for <paramref name="config"/>.</summary>
+    /// <param name="config">The configuration; its sizes are bounded by memory before anything is allocated.</param>
+    /// <param name="head">The task head.</param>
+    /// <param name="configSource">Names the config in messages (its path); null for "config.json".</param>
     /// <exception cref="ArgumentException">The head declares a parameter outside a submodule.</exception>
-    internal BertForTask(BertConfig config, TaskHead head) : base(TorchRuntime.CheckedModuleName(nameof(BertForTask)))
+    /// <exception cref="BertConfigException">A field is invalid, or the parameters would not fit in memory (<see cref="ModelSize.CheckFitsMemory"/>).</exception>
+    /// <exception cref="InvalidOperationException">TorchSharp could not allocate the parameters; the message gives the sizes, no native frames.</exception>
+    internal BertForTask(BertConfig config, TaskHead head, string? configSource = null) : base(TorchRuntime.CheckedModuleName(nameof(BertForTask)))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(head);
-        config.Validate();
-        bert = new BertEncoder(config, addPoolingLayer: head.UsesPooler);
+        configSource ??= BertConfig.FileName;
+        config.Validate(configSource);
+        ModelSize.CheckFitsMemory(config, configSource);
+        try
+        {
+            bert = new BertEncoder(config, addPoolingLayer: head.UsesPooler);
+        }
+        catch (Exception e) when (ModelSize.IsNativeFailure(e))
+        {
+            // The native message goes on with C++ frames; only its first line is kept, beside the sizes that asked for it.
+            throw ModelSize.AllocationFailed(config, configSource, e);
+        }
         Head = head;
         Config = head.DescribeInConfig(config) with { Architectures = [head.ArchitectureName] };
         register_module("bert", bert);
@@ -169,10 +184,14 @@ public sealed class BertForTask : nn.Module
     /// checkpoint in messages.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Shapes differ, or strict loading found missing or unused keys.</exception>
+    /// <exception cref="BertConfigException">A size in the config is not the checkpoint's, or the model would not fit in memory.</exception>
     internal static BertForTask Load(BertConfig config, ICheckpointTensors checkpoint, FolderLoadOptions options, string source)
     {
-        var head = options.Head?.Invoke(config) ?? TaskHeads.FromConfig(config);
-        var model = new BertForTask(config, head);
+        var configSource = Directory.Exists(source) ? Path.Combine(source, BertConfig.FileName) : source;
+        // Before anything is allocated: every size the config declares must be one the weights have (header shapes only).
+        ModelSize.CheckBackedByWeights(config, checkpoint, configSource, source);
+        var head = CreateHead(config, configSource, c => options.Head?.Invoke(c) ?? TaskHeads.FromConfig(c));
+        var model = new BertForTask(config, head, configSource);
         try
         {
             if (options.DType != ScalarType.Float32)
@@ -193,6 +212,27 @@ public sealed class BertForTask : nn.Module
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates the head of <paramref name="config"/> after bounding the model's size by memory (a masked-LM head alone
+    /// allocates vocab_size floats), turning a native allocation failure into a message with the sizes.
+    /// </summary>
+    /// <exception cref="BertConfigException">The model would not fit in memory.</exception>
+    /// <exception cref="InvalidOperationException">TorchSharp could not allocate the head.</exception>
+    internal static TaskHead CreateHead(BertConfig config, string configSource, Func<BertConfig, TaskHead> factory)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(factory);
+        ModelSize.CheckFitsMemory(config, configSource);
+        try
+        {
+            return factory(config);
+        }
+        catch (Exception e) when (ModelSize.IsNativeFailure(e))
+        {
+            throw ModelSize.AllocationFailed(config, configSource, e);
         }
     }
 

@@ -21,7 +21,7 @@ public partial class CheckpointCrashTests
     [GeneratedRegex(@"^checkpoint-(\d+)$")]
     private static partial Regex CheckpointName();
 
-    private static string HostAssembly()
+    internal static string HostAssembly()
     {
         // The test runs from tests/BertFineTune.Tests/bin/<Configuration>/<TargetFramework>/; the host builds beside it.
         var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
@@ -30,7 +30,7 @@ public partial class CheckpointCrashTests
         return path;
     }
 
-    private static string DotnetExecutable() =>
+    internal static string DotnetExecutable() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
         : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
         : "dotnet";
