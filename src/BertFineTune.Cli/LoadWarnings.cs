@@ -3,9 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace BertFineTune.Cli;
 
 /// <summary>
-/// Shows on standard error the warnings the model builder logs while loading a checkpoint (the weights newly initialised,
+/// Shows on standard output, with the run's progress, the warnings the model builder logs while loading a checkpoint (the weights newly initialised,
 /// the checkpoint tensors not used, as transformers' <c>from_pretrained</c> warns), so a new head or a checkpoint that
-/// matched badly never goes unnoticed. Other categories (the trainer's) and lower levels are not shown: the CLI prints its
+/// matched badly never goes unnoticed. Standard error stays for the error lines alone (docs/command-line.md, Errors), and
+/// <c>predict</c>, whose standard output is JSON Lines, does not use it. Other categories (the trainer's) and lower levels are not shown: the CLI prints its
 /// own progress.
 /// </summary>
 internal sealed class LoadWarnings : ILoggerFactory
@@ -36,7 +37,7 @@ internal sealed class LoadWarnings : ILoggerFactory
         {
             if (IsEnabled(logLevel))
             {
-                Console.Error.WriteLine($"warning: {formatter(state, exception)}");
+                Terminal.WriteLine($"warning: {formatter(state, exception)}");
             }
         }
     }

@@ -47,7 +47,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
         {
             throw new FileNotFoundException($"--input {settings.Input}: no such file.", settings.Input);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device).UseLoggerFactory(LoadWarnings.Factory);
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);

@@ -21,7 +21,7 @@ public class SeedAndLoadWarningCliTests
             var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("seq_cls"), "--train", train,
                 "--labels", "x,y", "--replace-head", "--seed", seed, "--output", temp.File(output), "--max-steps", "2", "--batch-size", "4");
             Assert.True(result.ExitCode == 0, result.Error + result.Output);
-            Assert.Contains("newly initialized because the shapes did not match", result.Error, StringComparison.Ordinal);
+            Assert.Contains("newly initialized because the shapes did not match", result.Output, StringComparison.Ordinal);
             return File.ReadAllBytes(Path.Combine(temp.File(output), "model.safetensors"));
         }
 
@@ -44,7 +44,7 @@ public class SeedAndLoadWarningCliTests
 
         Assert.True(result.ExitCode == 0, result.Error + result.Output);
         Assert.Contains("warning: Some weights of BertForSequenceClassification were not initialized from the model checkpoint at "
-            + $"{Fixtures.Model("bert_model")} and are newly initialized: [classifier.bias, classifier.weight]", result.Error, StringComparison.Ordinal);
+            + $"{Fixtures.Model("bert_model")} and are newly initialized: [classifier.bias, classifier.weight]", result.Output, StringComparison.Ordinal);
 
         // A folder whose weights file has nothing BERT can use: an empty weight_map.
         var empty = temp.File("empty");
@@ -65,6 +65,6 @@ public class SeedAndLoadWarningCliTests
 
         var allowed = CliRunner.Run(null, [.. args, "--output", temp.File("random"), "--allow-random-init"]);
         Assert.True(allowed.ExitCode == 0, allowed.Error + allowed.Output);
-        Assert.Contains("newly initialized: [bert.embeddings", allowed.Error, StringComparison.Ordinal);
+        Assert.Contains("newly initialized: [bert.embeddings", allowed.Output, StringComparison.Ordinal);
     }
 }
