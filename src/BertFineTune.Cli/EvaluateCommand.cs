@@ -34,7 +34,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         {
             throw new FileNotFoundException($"--data {settings.Data}: no such file.", settings.Data);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance).UseDevice(settings.Device);
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device).UseLoggerFactory(WarningLog.WithProgress);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);

@@ -8,7 +8,7 @@ internal sealed class InfoCommand : Command<ModelSettings>
 {
     public override int Execute(CommandContext context, ModelSettings settings, CancellationToken cancellationToken)
     {
-        using var model = CliException.During(ErrorKind.Model, () => BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance).Build(cancellationToken: cancellationToken));
+        using var model = CliException.During(ErrorKind.Model, () => BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.ToStandardError).Build(cancellationToken: cancellationToken));
         var config = model.Model.Config;
         var rows = new List<(string Name, string Value)>();
         void Row(string name, object? value) => rows.Add((name, value?.ToString() ?? "-"));

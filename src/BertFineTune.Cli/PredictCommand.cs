@@ -48,7 +48,7 @@ internal sealed class PredictCommand : Command<PredictSettings>
         {
             throw new FileNotFoundException($"--input {settings.Input}: no such file.", settings.Input);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance).UseDevice(settings.Device);
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.ToStandardError).UseDevice(settings.Device);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);

@@ -105,7 +105,8 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
             throw new FileNotFoundException($"--text {settings.Text}: no such file.", settings.Text);
         }
         RunOptions.CheckCheckpoint(settings.ResumeFromCheckpoint);
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).WithMaskedLanguageModel().UseDevice(settings.Device);
+        var builder = BertModelBuilder.FromPretrained(settings.Model!).WithMaskedLanguageModel().UseDevice(settings.Device)
+            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);

@@ -31,6 +31,10 @@ internal sealed class TrainSettings : DataSettings
     [Description("Start a new head when the checkpoint's head has another label count (its head weights are dropped).")]
     public bool ReplaceHead { get; init; }
 
+    [CommandOption("--allow-random-init")]
+    [Description("Train even when the checkpoint supplies no encoder weight (keys renamed, empty weight_map): the whole model starts random, from --seed. Without it such a checkpoint is refused.")]
+    public bool AllowRandomInit { get; init; }
+
     [CommandOption("--pooling <POOLING>")]
     [Description("What a Classification, PairClassification, MultiLabel or Regression head classifies: Pooler (transformers' default), Cls (the [[CLS]] state), Mean or Max (over the text's tokens). Mean suits sentence-transformers checkpoints such as all-MiniLM-L6-v2. Saved as classifier_pooling. Default: the checkpoint's, else Pooler.")]
     public PoolingMode? Pooling { get; init; }
@@ -84,7 +88,7 @@ internal sealed class TrainSettings : DataSettings
     public double MaxGradNorm { get; init; } = 1.0;
 
     [CommandOption("--seed <N>")]
-    [Description("Seed of the data order, dropout and new weights.")]
+    [Description("Seed of the new weights (a new head), dropout, layer re-initialisation and the data order: the same seed gives the same model bit for bit.")]
     [DefaultValue(42)]
     public int Seed { get; init; } = 42;
 
@@ -231,7 +235,12 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var labels = settings.LabelList ?? ExistingLabels(settings.Model!)
             ?? (task is TaskKind.Regression or TaskKind.Qa ? ["score"] : throw new CliException(ErrorKind.Usage,
                 $"--labels is required for {task}: the checkpoint has no labels of its own to reuse."));
-        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.Instance), task, labels, settings.Pooling).UseDevice(settings.Device);
+        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels, settings.Pooling).UseDevice(settings.Device)
+            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress);
+        if (settings.AllowRandomInit)
+        {
+            builder = builder.AllowingRandomInitialization();
+        }
         if (settings.ReplaceHead)
         {
             builder = builder.ReplacingExistingHead();

@@ -39,6 +39,8 @@ public sealed class BertModelBuilder
     private int? _maxSequenceLength;
     private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
     private bool _replaceHead;
+    private bool _allowRandomInitialization;
+    private int? _seed;
     private bool _mixedPrecision;
     private bool _built;
     private readonly List<AddedToken> _addedTokens = [];
@@ -132,6 +134,36 @@ public sealed class BertModelBuilder
     {
         Mutable();
         _replaceHead = true;
+        return this;
+    }
+
+    /// <summary>
+    /// Lets <see cref="Build"/> go on when the checkpoint supplies no encoder weight at all (every key renamed, an empty
+    /// <c>weight_map</c>, a folder of another model), so the whole model is randomly initialised, as for training from
+    /// scratch. Without it such a checkpoint is refused, since fine-tuning random weights silently gives a useless model.
+    /// Partly matching checkpoints and new heads never need it: they load, and the keys newly initialised and the ones not
+    /// used are logged as warnings, as transformers logs them.
+    /// </summary>
+    public BertModelBuilder AllowingRandomInitialization()
+    {
+        Mutable();
+        _allowRandomInitialization = true;
+        return this;
+    }
+
+    /// <summary>
+    /// Seeds TorchSharp's global generator (<c>torch.random.manual_seed</c>) with <paramref name="seed"/> at
+    /// <see cref="Build"/>, right before the model is created, so every weight the checkpoint does not supply (a new head,
+    /// a new encoder, new embedding rows) is drawn from the seed and two builds with the same seed are bit-identical, as
+    /// transformers' <c>Trainer</c> calls <c>set_seed(args.seed)</c> before <c>model_init</c> (<c>trainer.py</c>). Give it
+    /// the <see cref="Training.TrainerOptions.Seed"/> of the run, which then seeds dropout, shuffling and layer
+    /// re-initialisation when training starts. Without this call the generator is left as it is.
+    /// </summary>
+    /// <param name="seed">Any integer; the CLI's <c>--seed</c>.</param>
+    public BertModelBuilder WithSeed(int seed)
+    {
+        Mutable();
+        _seed = seed;
         return this;
     }
 
@@ -306,7 +338,12 @@ public sealed class BertModelBuilder
         }
         tokenizer = tokenizer.WithModelMaxLength(maxLength);
 
-        var model = CreateModel(folder, onnx, config, logger);
+        if (_seed is { } seed)
+        {
+            // Everything below that draws (head and encoder construction, new embedding rows) follows the seed.
+            random.manual_seed(seed);
+        }
+        var model = CreateModel(folder, onnx, config, baseConfig.Architectures, logger);
         try
         {
             if (resize)
@@ -349,7 +386,7 @@ public sealed class BertModelBuilder
     }
 
     /// <summary>A new model of <paramref name="config"/>, or the folder's (or the ONNX file's) weights under the chosen head.</summary>
-    private BertForTask CreateModel(string? folder, OnnxBertModel? onnx, BertConfig config, ILogger logger)
+    private BertForTask CreateModel(string? folder, OnnxBertModel? onnx, BertConfig config, IReadOnlyList<string> checkpointArchitectures, ILogger logger)
     {
         if (folder is null && onnx is null)
         {
@@ -377,9 +414,51 @@ public sealed class BertModelBuilder
         }
         if (model.LoadReport is { IsExactMatch: false } report)
         {
-            logger.LogInformation("Loaded {Folder}: {Report}", source, report);
+            foreach (var (level, message) in report.Messages(model.Config.Architectures[0], source, checkpointArchitectures))
+            {
+#pragma warning disable CA2254 // The message is built by LoadReport in transformers' words; it carries no template holes.
+                logger.Log(level, message);
+#pragma warning restore CA2254
+            }
+            try
+            {
+                RefuseRandomEncoder(model, report, source);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
         }
         return model;
+    }
+
+    /// <summary>
+    /// Refuses a checkpoint that supplied no encoder (<c>bert.*</c>) weight at all, unless
+    /// <see cref="AllowingRandomInitialization"/> was called: a renamed or empty checkpoint would otherwise load, train
+    /// and predict from random weights without a word.
+    /// </summary>
+    private void RefuseRandomEncoder(BertForTask model, LoadReport report, string source)
+    {
+        if (_allowRandomInitialization)
+        {
+            return;
+        }
+        var fresh = report.NewlyInitialized();
+        var encoderKeys = model.state_dict().Keys.Where(k => k.StartsWith("bert.", StringComparison.Ordinal)).ToList();
+        if (encoderKeys.Count == 0 || encoderKeys.Any(k => !fresh.Contains(k)))
+        {
+            return;
+        }
+        var unused = report.UnexpectedKeys;
+        var what = unused.Count == 0
+            ? "the checkpoint has no tensors (an empty weight_map or an empty weights file)"
+            : $"none of its {unused.Count} tensors has a Hugging Face BERT name (first: {string.Join(", ", unused.Take(3))})";
+        throw new InvalidOperationException(
+            $"{source}: no encoder weight was loaded: {what}, so all {encoderKeys.Count} encoder tensors (e.g. bert.embeddings.word_embeddings.weight) "
+            + "would be random. Point at the right model folder, or rename the checkpoint's keys to the names transformers saves "
+            + "(embeddings.word_embeddings.weight or bert.embeddings.word_embeddings.weight, …); to train from scratch on purpose, "
+            + "call AllowingRandomInitialization() (CLI: --allow-random-init).");
     }
 
     /// <summary>The tokenizer of a model folder, or the vocab.txt / tokenizer.json / folder given to <see cref="FromOnnx"/>.</summary>
