@@ -28,7 +28,9 @@ internal static class OutputFolder
         }
         catch (Exception e) when (e is ArgumentException or IOException)
         {
-            throw new CliException(ErrorKind.Usage, $"--output {output}: {e.Message}", e);
+            // No inner exception: the error line shows this message, which names the flag (the library's names the folder only).
+            var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+            throw new CliException(ErrorKind.Usage, $"--output {output}: {message}");
         }
         var outputPath = RealPath(output);
         foreach (var (flag, path) in inputs)
