@@ -127,6 +127,26 @@ public class OutputFolderCliTests
         Assert.All(before, b => Assert.Equal(b.Item2, File.ReadAllBytes(Path.Combine(model, b.f))));
     }
 
+    /// <summary>pretrain follows the same rules: its output is the model folder, a non-empty folder needs the flag.</summary>
+    [Fact]
+    public void Pretrain_refuses_its_model_folder_and_a_non_empty_output_before_loading_anything()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllLines(temp.File("domain.txt"), ["the screen is bright", "the battery lasts a day"]);
+        Directory.CreateDirectory(temp.File("used"));
+        File.WriteAllText(temp.File("used/notes.txt"), "an earlier run's");
+
+        var same = CliRunner.Run(null, "pretrain", "--model", Fixtures.Model("mlm"), "--text", temp.File("domain.txt"), "--output", Fixtures.Model("mlm"));
+        var nonEmpty = CliRunner.Run(null, "pretrain", "--model", Fixtures.Model("mlm"), "--text", temp.File("domain.txt"), "--output", temp.File("used"));
+
+        Assert.Equal(2, same.ExitCode);
+        Assert.Contains("is the --model folder", same.Error, StringComparison.Ordinal);
+        Assert.Equal(2, nonEmpty.ExitCode);
+        Assert.Contains("already exists and is not empty (it holds notes.txt)", nonEmpty.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("passages", nonEmpty.Output, StringComparison.Ordinal);
+        Assert.Equal(["notes.txt"], Entries(temp.File("used")));
+    }
+
     /// <summary>Issue 15 (2): a checkpoint is a model folder that info, predict, evaluate and train's --model accept.</summary>
     [Fact]
     public void A_checkpoint_folder_is_accepted_by_info_predict_and_evaluate()
