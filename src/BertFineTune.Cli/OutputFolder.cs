@@ -82,8 +82,9 @@ internal static class OutputFolder
         {
             return;
         }
-        // Renamed first, so a kill during the deletion leaves a stale folder (deleted with the old output), not half a checkpoint.
-        var doomed = Path.Combine(output, $"{RunOptions.CheckpointsFolder}.old-{Guid.NewGuid():N}");
+        // Renamed first, so a kill during the deletion leaves a stale folder (deleted with the old output), not half a
+        // checkpoint. Not NAME.old-GUID: ModelFolder would take that for a swap to undo and put it back.
+        var doomed = Path.Combine(output, $".{RunOptions.CheckpointsFolder}.deleted-{Guid.NewGuid():N}");
         Directory.Move(checkpoints, doomed);
         Directory.Delete(doomed, recursive: true);
     }

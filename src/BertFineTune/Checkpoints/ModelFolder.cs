@@ -80,8 +80,7 @@ public static partial class ModelFolder
         Directory.CreateDirectory(parent);
         RestoreInterrupted(parent, name, full);
         // What killed writes and deletions left: never NAME itself, so deleting them cannot lose the folder.
-        foreach (var stale in Directory.GetDirectories(parent, name + TemporaryInfix + "*")
-            .Concat(Directory.Exists(full) ? Directory.GetDirectories(parent, name + OldInfix + "*") : []))
+        foreach (var stale in Siblings(parent, name, TemporaryInfix).Concat(Directory.Exists(full) ? Siblings(parent, name, OldInfix) : []))
         {
             Directory.Delete(stale, recursive: true);
         }
@@ -140,12 +139,25 @@ public static partial class ModelFolder
         {
             return;
         }
-        var olds = Directory.GetDirectories(parent, name + OldInfix + "*");
+        var olds = Siblings(parent, name, OldInfix);
         if (olds.Length == 1)
         {
             Directory.Move(olds[0], full);
         }
     }
+
+    /// <summary>
+    /// The folders beside NAME that this class made: NAME + infix + a 32-digit GUID (and nested saves' suffixes), nothing else, so a user's own
+    /// <c>NAME.old-backup</c> is never deleted or renamed.
+    /// </summary>
+    private static string[] Siblings(string parent, string name, string infix) =>
+        Directory.GetDirectories(parent, name + infix + "*")
+            .Where(d => MadeHere().IsMatch(Path.GetFileName(d)[(name.Length + infix.Length)..]))
+            .ToArray();
+
+    // A GUID, then the suffixes of saves nested in it (TaskModel.Save into the folder Replace hands out makes NAME.tmp-G.tmp-H).
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-f]{32}(\.(tmp|old)-[0-9a-f]{32})*$")]
+    private static partial System.Text.RegularExpressions.Regex MadeHere();
 
     private static (string Full, string Parent, string Name) Split(string folder)
     {

@@ -75,14 +75,16 @@ public class ModelFolderTests
         var folder = temp.File("model");
         ModelFolder.Replace(folder, f => Directory.CreateDirectory(Path.Combine(f, "checkpoints", "checkpoint-3")));
         // What kills leave: a half-written new folder and a half-deleted old one.
-        Directory.CreateDirectory(temp.File("model.tmp-0123"));
-        Directory.CreateDirectory(temp.File("model.old-4567"));
+        Directory.CreateDirectory(temp.File($"model.tmp-{Guid.NewGuid():N}"));
+        Directory.CreateDirectory(temp.File($"model.old-{Guid.NewGuid():N}"));
+        // A user's own folders of similar names are not this class's leftovers: they stay.
+        Directory.CreateDirectory(temp.File("model.old-backup"));
 
         ModelFolder.Replace(folder, f => File.WriteAllText(Path.Combine(f, "config.json"), "new"), ["checkpoints", "absent"]);
 
         Assert.Equal(["checkpoints", "config.json"], Entries(folder));
         Assert.True(Directory.Exists(Path.Combine(folder, "checkpoints", "checkpoint-3")));
-        Assert.Equal(["model"], Entries(temp.Path));
+        Assert.Equal(["model", "model.old-backup"], Entries(temp.Path));
     }
 
     [Fact]
@@ -90,9 +92,10 @@ public class ModelFolderTests
     {
         using var temp = new TempFolder();
         // The fallback swap renames NAME to NAME.old-GUID, then NAME.tmp-GUID to NAME; killed between them, NAME is missing.
-        Directory.CreateDirectory(temp.File("model.old-89ab"));
-        File.WriteAllText(temp.File("model.old-89ab/config.json"), "old");
-        Directory.CreateDirectory(temp.File("model.tmp-cdef"));
+        var old = temp.File($"model.old-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(old);
+        File.WriteAllText(Path.Combine(old, "config.json"), "old");
+        Directory.CreateDirectory(temp.File($"model.tmp-{Guid.NewGuid():N}"));
 
         ModelFolder.CheckOutput(temp.File("model"));
 
