@@ -67,6 +67,10 @@ internal sealed class PretrainSettings : ModelSettings
     [Description("With --save-strategy Steps: a checkpoint every N optimizer steps (default 500, as transformers).")]
     public int? SaveSteps { get; init; }
 
+    [CommandOption("--overwrite-output-dir")]
+    [Description("Allow a non-empty --output: its earlier checkpoints are deleted at the start, and the folder is replaced as a whole when training ends (transformers' overwrite_output_dir).")]
+    public bool OverwriteOutputDir { get; init; }
+
     [CommandOption("--resume-from-checkpoint <FOLDER>")]
     [Description("Continue an interrupted run from its OUTPUT/checkpoints/checkpoint-N folder (same text and options).")]
     public string? ResumeFromCheckpoint { get; init; }
@@ -105,6 +109,8 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
             throw new FileNotFoundException($"--text {settings.Text}: no such file.", settings.Text);
         }
         RunOptions.CheckCheckpoint(settings.ResumeFromCheckpoint);
+        OutputFolder.Check(settings.Output!, settings.OverwriteOutputDir, settings.ResumeFromCheckpoint,
+            ("--model", settings.Model), ("--text", settings.Text));
         var builder = BertModelBuilder.FromPretrained(settings.Model!).WithMaskedLanguageModel().UseDevice(settings.Device)
             .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress);
         if (settings.MaxLength is { } max)
@@ -116,6 +122,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
 
         var masking = new MaskedLanguageModeling(model.Tokenizer.MaskTokenId, model.Tokenizer.VocabularySize, model.Tokenizer.SpecialTokenIds, settings.MaskProbability);
         var batches = BatchSource.ForMaskedLanguageModeling(new InMemoryExamples(examples), masking, settings.BatchSize, model.Tokenizer.PadTokenId, seed: settings.Seed);
+        OutputFolder.ClearOldCheckpoints(settings.Output!, settings.OverwriteOutputDir, settings.ResumeFromCheckpoint);
         var trainer = model.CreateTrainer(options);
         TrainingUi.PrintHyperParameters(options, batches.BatchesPerEpoch ?? batches.CountBatches(), evaluated: false, settings.SaveStrategy, settings.SaveSteps,
             [("mask probability", settings.MaskProbability)]);
@@ -124,8 +131,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         {
             return TrainingUi.ReportInterrupted(result, context.Arguments);
         }
-        model.Save(settings.Output!);
-        TrainingReport.Write(settings.Output!, result, "loss");
+        OutputFolder.Save(settings.Output!, model, folder => TrainingReport.Write(folder, result, "loss"));
         TrainingUi.PrintMetrics("masked-LM training", new Dictionary<string, double> { ["training loss"] = result.TrainingLoss, ["steps"] = result.GlobalStep });
         Terminal.WriteLine($"Saved the adapted model to {Path.GetFullPath(settings.Output!)}");
         return 0;

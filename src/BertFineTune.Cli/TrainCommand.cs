@@ -27,6 +27,10 @@ internal sealed class TrainSettings : DataSettings
     [Description("Where the fine-tuned model and training-report.png go (checkpoints in its checkpoints/ folder).")]
     public string? Output { get; init; }
 
+    [CommandOption("--overwrite-output-dir")]
+    [Description("Allow a non-empty --output: its earlier checkpoints are deleted at the start, and the folder is replaced as a whole when training ends (transformers' overwrite_output_dir).")]
+    public bool OverwriteOutputDir { get; init; }
+
     [CommandOption("--replace-head")]
     [Description("Start a new head when the checkpoint's head has another label count (its head weights are dropped).")]
     public bool ReplaceHead { get; init; }
@@ -232,6 +236,8 @@ internal sealed class TrainCommand : Command<TrainSettings>
             settings.CheckFile("--validation", settings.ValidationFile, task);
         }
         RunOptions.CheckCheckpoint(settings.ResumeFromCheckpoint);
+        OutputFolder.Check(settings.Output!, settings.OverwriteOutputDir, settings.ResumeFromCheckpoint,
+            ("--model", settings.Model), ("--train", settings.TrainFile), ("--validation", settings.ValidationFile));
         var labels = settings.LabelList ?? ExistingLabels(settings.Model!)
             ?? (task is TaskKind.Regression or TaskKind.Qa ? ["score"] : throw new CliException(ErrorKind.Usage,
                 $"--labels is required for {task}: the checkpoint has no labels of its own to reuse."));
@@ -259,6 +265,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var validation = settings.ValidationFile is null ? null : settings.Load(settings.ValidationFile, task, model.Tokenizer, labels, model.MaxSequenceLength);
         Terminal.WriteLine($"{train.Count} training and {validation?.Count ?? 0} validation examples");
 
+        OutputFolder.ClearOldCheckpoints(settings.Output!, settings.OverwriteOutputDir, settings.ResumeFromCheckpoint);
         var trainer = model.CreateTrainer(options);
         var metrics = TaskSupport.Metrics(task, labels);
         TrainingUi.PrintHyperParameters(options, batchesPerEpoch: (train.Count + options.BatchSize - 1) / options.BatchSize,
@@ -270,12 +277,16 @@ internal sealed class TrainCommand : Command<TrainSettings>
             return TrainingUi.ReportInterrupted(result, context.Arguments);
         }
 
-        model.Save(settings.Output!);
-        if (result.LastCheckpoint is { } last)
+        // The model, its trainer state and report replace the output folder as a whole (this run's checkpoints move in).
+        OutputFolder.Save(settings.Output!, model, folder =>
         {
-            File.Copy(Path.Combine(last, "trainer_state.json"), Path.Combine(settings.Output!, "trainer_state.json"), overwrite: true);
-        }
-        var report = TrainingReport.Write(settings.Output!, result, options.MetricForBestModel);
+            if (result.LastCheckpoint is { } last)
+            {
+                File.Copy(Path.Combine(last, "trainer_state.json"), Path.Combine(folder, "trainer_state.json"), overwrite: true);
+            }
+            TrainingReport.Write(folder, result, options.MetricForBestModel);
+        });
+        var report = Path.Combine(Path.GetFullPath(settings.Output!), TrainingReport.FileName);
         var final = validation is null
             ? new Dictionary<string, double> { ["training loss"] = result.TrainingLoss }
             : trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(validation), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize), metrics);

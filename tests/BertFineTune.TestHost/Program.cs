@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 // Usage: BertFineTune.TestHost train-forever <output folder> [save total limit]
 // Trains a tiny random model without end, saving a checkpoint after every step into the folder, and resumes from the
 // newest complete checkpoint there when one exists. The tests kill it at random instants.
+//
 // Usage: BertFineTune.TestHost read-truncated <file.safetensors>
 // Opens the file, truncates it to its header (as another process rewriting it would), then reads every tensor: exits 0
 // when the reader reports the change as an error, 3 when it reads without noticing; a crash (SIGBUS from a memory
@@ -16,9 +17,35 @@ if (args.Length == 2 && args[0] == "read-truncated")
 {
     return TruncationProbe.Run(args[1]);
 }
+
+// Usage: BertFineTune.TestHost save-forever <model folder> <output folder>
+// Loads the model and saves it into the output folder without end, as train's final save does (ModelFolder.Replace:
+// the model, then a file beside it), save k with classifier.bias filled with k and version.txt holding k, so a test
+// that kills it can tell whether the folder it finds mixes two saves.
+if (args.Length == 3 && args[0] == "save-forever")
+{
+    using var saved = BertFineTune.Builder.BertModelBuilder.FromPretrained(args[1]).Build();
+    var bias = saved.Model.state_dict()["classifier.bias"];
+    int first = File.Exists(Path.Combine(args[2], "version.txt")) ? int.Parse(File.ReadAllText(Path.Combine(args[2], "version.txt")), CultureInfo.InvariantCulture) + 1 : 1;
+    Console.WriteLine("saving");
+    Console.Out.Flush();
+    for (int version = first; ; version++)
+    {
+        using (no_grad())
+        {
+            bias.fill_(version);
+        }
+        ModelFolder.Replace(args[2], folder =>
+        {
+            saved.Save(folder);
+            File.WriteAllText(Path.Combine(folder, "version.txt"), version.ToString(CultureInfo.InvariantCulture));
+        });
+    }
+}
+
 if (args.Length < 2 || args[0] != "train-forever")
 {
-    Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit]");
+    Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit] | save-forever <model folder> <output folder> | read-truncated <file.safetensors>");
     return 2;
 }
 

@@ -63,7 +63,7 @@ public sealed class TaskModel : IDisposable
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="ArgumentException">An option is invalid, or asks to freeze or re-initialise more layers than the model has.</exception>
-    public Trainer CreateTrainer(TrainerOptions options) => new(Model, options, LoggerFactory, MixedPrecision);
+    public Trainer CreateTrainer(TrainerOptions options) => new(Model, options, LoggerFactory, MixedPrecision, Tokenizer);
 
     /// <summary>
     /// Saves weights, config and tokenizer in the Hugging Face layout (loadable by this library and by transformers). A
@@ -71,11 +71,23 @@ public sealed class TaskModel : IDisposable
     /// <c>BertFor…</c> with <c>classifier_pooling</c> in config.json and no pooler weights: this library reloads it as
     /// trained, but transformers' class ignores the field and classifies its pooler output, which it initialises anew (it
     /// warns about the missing <c>bert.pooler.*</c> weights), so its predictions differ; a warning is logged saying so.
+    /// The folder is replaced as a whole (<see cref="ModelFolder.Replace"/>): the new one is written beside it and swapped
+    /// in, so a reader or a kill at any instant sees the old model or the new one, never new weights with an old
+    /// config.json; anything else the old folder held is deleted with it.
     /// </summary>
+    /// <param name="folder">The model folder to create or replace: new, empty, or holding a saved model (config.json).</param>
+    /// <exception cref="ArgumentException"><paramref name="folder"/> is empty or a file.</exception>
+    /// <exception cref="IOException"><paramref name="folder"/> holds files but no config.json (it is not a model folder, so it is not replaced), or a file cannot be written.</exception>
     public void Save(string folder)
     {
-        Model.Save(folder);
-        Tokenizer.Save(folder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any() && !File.Exists(Path.Combine(folder, BertConfig.FileName)))
+        {
+            throw new IOException(
+                $"{Path.GetFullPath(folder)} is not empty and holds no {BertConfig.FileName}, so it is not a model folder; saving replaces the folder as a whole, "
+                + "which would delete its files. Give a new or empty folder, or a model folder to replace.");
+        }
+        ModelFolder.Replace(folder, WriteInto);
         var pooling = Model.Head switch
         {
             SequenceClassificationHead h => h.Pooling,
@@ -89,6 +101,13 @@ public sealed class TaskModel : IDisposable
                 + "classifier_pooling and classifies the pooler output, which the folder lacks, so transformers initialises the pooler anew and predicts differently",
                 folder, BertConfigJson.NameOf(pooling), Model.Head.ArchitectureName);
         }
+    }
+
+    /// <summary>Writes weights, config and tokenizer files into <paramref name="folder"/> (file by file; <see cref="Save"/> makes it whole).</summary>
+    internal void WriteInto(string folder)
+    {
+        Model.Save(folder);
+        Tokenizer.Save(folder);
     }
 
     /// <summary>

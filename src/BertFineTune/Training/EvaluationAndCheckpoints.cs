@@ -1,4 +1,5 @@
 using System.Globalization;
+using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
 
 namespace BertFineTune.Training;
@@ -8,7 +9,7 @@ namespace BertFineTune.Training;
 /// <c>_maybe_log_save_evaluate</c>): evaluation with the best-model and early-stopping rules, checkpoints (and their
 /// pruning), and the callbacks that may stop the run after either.
 /// </summary>
-internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptions options, ILogger logger)
+internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptions options, ILogger logger, BertTokenizer? tokenizer = null)
 {
     private readonly ForwardPass _forward = forward;
     private readonly TrainerOptions _options = options;
@@ -88,13 +89,14 @@ internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptio
     {
         var model = _forward.Model;
         bool wasTraining = model.training;
-        var folder = TrainerCheckpoint.Save(_options.OutputDirectory!, model, run.Optimizer, run.Position, run.TotalSteps, run.Epoch);
+        var folder = TrainerCheckpoint.Save(_options.OutputDirectory!, model, run.Optimizer, run.Position, run.TotalSteps, run.Epoch, tokenizer);
         if (wasTraining)
         {
             model.train();
         }
         run.LastCheckpoint = folder;
-        TrainerCheckpoint.Prune(_options.OutputDirectory!, _options.SaveTotalLimit, run.Best.BestStep);
+        run.SavedSteps.Add(run.GlobalStep);
+        TrainerCheckpoint.Prune(_options.OutputDirectory!, _options.SaveTotalLimit, run.Best.BestStep, run.SavedSteps);
         Log.CheckpointSaved(_logger, folder);
         return run.Callbacks.Any(c => c.OnSave(folder, run.GlobalStep));
     }

@@ -37,6 +37,8 @@ internal sealed class RunState
     public int EpochIndex;
     public int BatchesDone;
     public string? LastCheckpoint;
+    /// <summary>The steps this run wrote a checkpoint of: pruning ranks them newer than any earlier run's.</summary>
+    public readonly HashSet<int> SavedSteps = [];
     public readonly List<StepRecord> Steps;
     public readonly List<EvaluationRecord> Evaluations;
     public readonly int ResumedSteps;

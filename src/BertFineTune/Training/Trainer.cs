@@ -2,6 +2,7 @@ using BertFineTune.Checkpoints;
 using BertFineTune.Data;
 using BertFineTune.Heads;
 using BertFineTune.Runtime;
+using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -21,13 +22,15 @@ public sealed class Trainer
 {
     private readonly ForwardPass _forward;
     private readonly ILogger _logger;
+    // Saved into every checkpoint, so a checkpoint is a complete model folder (transformers' Trainer._save saves the processing class).
+    private readonly BertTokenizer? _tokenizer;
 
     /// <summary>
     /// Prepares training of <paramref name="model"/> with <paramref name="options"/>; with <paramref name="mixedPrecision"/>
     /// the encoder computes in bfloat16 (decided for the model's device beforehand, as <see cref="Builder.TaskModel.MixedPrecision"/> is).
     /// </summary>
     /// <exception cref="ArgumentException">An option is invalid, or asks for more layers than the model has.</exception>
-    internal Trainer(BertForTask model, TrainerOptions options, ILoggerFactory? loggerFactory = null, bool mixedPrecision = false)
+    internal Trainer(BertForTask model, TrainerOptions options, ILoggerFactory? loggerFactory = null, bool mixedPrecision = false, BertTokenizer? tokenizer = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -41,6 +44,7 @@ public sealed class Trainer
         Options = options;
         _forward = new ForwardPass(model, PrecisionPolicy.For(mixedPrecision), options.Loss);
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<Trainer>();
+        _tokenizer = tokenizer;
     }
 
     /// <summary>The run's options.</summary>
@@ -172,5 +176,5 @@ public sealed class Trainer
     private TrainingResult Run(BatchSource train, BatchSource? evaluation,
         Func<IReadOnlyList<EvaluationBatch>, IReadOnlyDictionary<string, double>>? computeMetrics,
         IProgress<TrainingProgress>? progress, IReadOnlyList<TrainerCallback>? callbacks, CancellationToken cancellationToken) =>
-        new TrainingLoop(_forward, Options, _logger).Run(train, evaluation, computeMetrics, progress, callbacks ?? [], cancellationToken);
+        new TrainingLoop(_forward, Options, _logger, _tokenizer).Run(train, evaluation, computeMetrics, progress, callbacks ?? [], cancellationToken);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Heads;
+using BertFineTune.Tokenization;
 using static TorchSharp.torch;
 
 namespace BertFineTune.Training;
@@ -20,7 +21,8 @@ internal static class TrainerCheckpoint
     /// <summary>The folder of the checkpoint of <paramref name="step"/> in <paramref name="outputDirectory"/>.</summary>
     public static string FolderFor(string outputDirectory, int step) => Path.Combine(outputDirectory, $"{Prefix}{step}");
 
-    public static string Save(string outputDirectory, BertForTask model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch)
+    public static string Save(string outputDirectory, BertForTask model, AdamW optimizer, TrainerPosition position, int totalSteps, double epoch,
+        BertTokenizer? tokenizer = null)
     {
         Directory.CreateDirectory(outputDirectory);
         var final = FolderFor(outputDirectory, position.GlobalStep);
@@ -29,6 +31,9 @@ internal static class TrainerCheckpoint
         try
         {
             model.Save(temporary);
+            // As transformers' Trainer._save (processing_class.save_pretrained): a checkpoint is a complete model folder
+            // that info, predict, evaluate and FromPretrained accept.
+            tokenizer?.Save(temporary);
             SafeTensorsWriter.Write(Path.Combine(temporary, OptimizerFile), optimizer.StateTensors(),
                 new Dictionary<string, string> { ["step"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture) });
             using (var rng = random.get_rng_state())
@@ -61,8 +66,13 @@ internal static class TrainerCheckpoint
         }
     }
 
-    /// <summary>Deletes the oldest checkpoints beyond <paramref name="keep"/>, never <paramref name="protectedStep"/>, and stale temporary folders.</summary>
-    public static void Prune(string outputDirectory, int? keep, int? protectedStep)
+    /// <summary>
+    /// Deletes the oldest checkpoints beyond <paramref name="keep"/>, never <paramref name="protectedStep"/>, and stale
+    /// temporary folders. Every checkpoint this run did not write (<paramref name="thisRun"/>: an earlier run's, in a folder
+    /// reused with resume or overwrite) counts as older than all of this run's, whatever its step: ranking by step alone
+    /// (transformers' <c>_sorted_checkpoints</c>) would delete the new run's checkpoint-10 to keep an old checkpoint-500.
+    /// </summary>
+    public static void Prune(string outputDirectory, int? keep, int? protectedStep, IReadOnlySet<int>? thisRun = null)
     {
         foreach (var stale in Directory.GetDirectories(outputDirectory, $".{Prefix}*.tmp"))
         {
@@ -87,6 +97,10 @@ internal static class TrainerCheckpoint
             return;
         }
         var checkpoints = List(outputDirectory);
+        if (thisRun is not null)
+        {
+            checkpoints = checkpoints.OrderBy(c => thisRun.Contains(c.Step)).ThenBy(c => c.Step).ToList();
+        }
         foreach (var (step, folder) in checkpoints.Take(Math.Max(0, checkpoints.Count - limit)))
         {
             if (step != protectedStep)

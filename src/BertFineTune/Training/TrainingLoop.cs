@@ -1,5 +1,7 @@
 using System.Globalization;
+using BertFineTune.Checkpoints;
 using BertFineTune.Data;
+using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
@@ -11,7 +13,7 @@ namespace BertFineTune.Training;
 /// accumulation, clipping and optimizer steps, evaluation and checkpoints between steps, the stop rules (steps done,
 /// early stopping, callbacks, cancellation) and the result.
 /// </summary>
-internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, ILogger logger)
+internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, ILogger logger, BertTokenizer? tokenizer = null)
 {
     /// <summary>Batches per epoch of a stream whose length is not counted (training bounded by MaxSteps).</summary>
     private const int UnknownLength = int.MaxValue;
@@ -19,7 +21,7 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
     private readonly ForwardPass _forward = forward;
     private readonly TrainerOptions _options = options;
     private readonly ILogger _logger = logger;
-    private readonly EvaluationAndCheckpoints _between = new(forward, options, logger);
+    private readonly EvaluationAndCheckpoints _between = new(forward, options, logger, tokenizer);
 
     /// <summary>Trains on <paramref name="train"/>; see <see cref="Trainer"/>'s <c>Train</c> for what it throws.</summary>
     public TrainingResult Run(BatchSource train, BatchSource? evaluation,
@@ -27,6 +29,11 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         IProgress<TrainingProgress>? progress, IReadOnlyList<TrainerCallback> callbacks, CancellationToken cancellationToken)
     {
         var model = _forward.Model;
+        if (_options.OutputDirectory is { } output)
+        {
+            // Before any step: a checkpoint folder that cannot be written would otherwise fail only at the first save.
+            ModelFolder.CheckOutput(output);
+        }
         random.manual_seed(_options.Seed);
         if (_options.ReinitializeTopLayers > 0 && _options.ResumeFromCheckpoint is null)
         {

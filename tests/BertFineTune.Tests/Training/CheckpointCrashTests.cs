@@ -153,6 +153,90 @@ public partial class CheckpointCrashTests
         AssertComplete(newest + 2, Checkpoints(output)[newest + 2]);
     }
 
+    /// <summary>
+    /// Issue 15 (1d): the final save into an existing model folder, killed at random instants. The host saves without
+    /// end as train's final save does (ModelFolder.Replace: the model, then version.txt), save k with classifier.bias = k;
+    /// after each kill the folder must exist and be one save whole: version.txt, the weights' bias, config.json and the
+    /// tokenizer files all present and agreeing (a mix of two saves would show a bias that differs from version.txt, or
+    /// a missing file).
+    /// </summary>
+    [Fact]
+    public void Killing_the_final_save_into_an_existing_folder_leaves_the_old_or_the_new_folder_never_a_mix()
+    {
+        using var temp = new TempFolder();
+        var output = Path.Combine(temp.Path, "model");
+        int seed = Environment.TickCount;
+        var random = new Random(seed);
+        int newest = 0;
+        for (int round = 0; round < 8; round++)
+        {
+            var log = new StringBuilder();
+            var start = new ProcessStartInfo(DotnetExecutable(), [HostAssembly(), "save-forever", Fixtures.Model("seq_cls"), output])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            using var process = Process.Start(start)!;
+            process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+            process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                // Wait for two saves past the newest seen, so the kill lands inside a save into an existing folder.
+                while (Version(output) is not { } v || v < newest + 2)
+                {
+                    Assert.False(process.HasExited, $"round {round}: the host exited with {(process.HasExited ? process.ExitCode : 0)}: {log}");
+                    Assert.True(clock.Elapsed < Patience, $"round {round}: no two new saves after {Patience}: {log}");
+                    Thread.Sleep(2);
+                }
+                Thread.Sleep(random.Next(0, 60));
+            }
+            finally
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+            }
+
+            Assert.True(Directory.Exists(output), $"round {round} (seed {seed}): the kill left no {output}: {string.Join(", ", Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName))}");
+            int version = Version(output) ?? throw new Xunit.Sdk.XunitException($"round {round} (seed {seed}): version.txt is missing");
+            foreach (var file in new[] { "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt" })
+            {
+                Assert.True(File.Exists(Path.Combine(output, file)), $"round {round} (seed {seed}): save {version} lacks {file}");
+            }
+            using (var model = BertForTask.LoadFolder(output, new FolderLoadOptions { Strict = true }))
+            {
+                Assert.True(model.LoadReport!.IsExactMatch, model.LoadReport.ToString());
+                using var bias = model.state_dict()["classifier.bias"].to_type(TorchSharp.torch.ScalarType.Float64);
+                Assert.All(bias.data<double>().ToArray(), b => Assert.Equal(version, b));
+            }
+            Assert.True(version >= newest, $"round {round} (seed {seed}): the folder went back from save {newest} to {version}");
+            newest = version;
+        }
+
+        // The next save cleans what the kills left beside the folder (a half-written NAME.tmp-…, a half-deleted NAME.old-…).
+        ModelFolder.Replace(output, folder => File.WriteAllText(Path.Combine(folder, "version.txt"), "0"));
+        Assert.Equal(["model"], Directory.GetFileSystemEntries(temp.Path).Select(Path.GetFileName));
+    }
+
+    private static int? Version(string folder)
+    {
+        try
+        {
+            return int.Parse(File.ReadAllText(Path.Combine(folder, "version.txt")), CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     [Fact]
     public void The_next_save_finishes_what_a_crash_interrupted_and_keeps_only_complete_checkpoints()
     {
