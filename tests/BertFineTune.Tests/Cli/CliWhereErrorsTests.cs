@@ -34,12 +34,13 @@ public class CliWhereErrorsTests
         using var temp = new TempFolder();
         // One row whose quoted text holds a tab: 3 fields with quoting, 4 without (and then "label" is the tab's other half).
         File.WriteAllText(temp.File("q.tsv"), "text\tlabel\n\"a\tb\"\tpositive\nplain\tnegative\n");
-        string[] Arguments(params string[] more) =>
+        // Each run has its own output folder: a second run into the first one's folder is refused as non-empty.
+        string[] Arguments(string output, params string[] more) =>
             ["train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", temp.File("q.tsv"),
-                "--labels", "negative,positive", "--output", temp.File("out"), "--max-steps", "1", .. more];
+                "--labels", "negative,positive", "--output", temp.File(output), "--max-steps", "1", .. more];
 
-        var quoted = CliRunner.Run(null, Arguments("--quoted-tsv"));
-        var plain = CliRunner.Run(null, Arguments());
+        var quoted = CliRunner.Run(null, Arguments("quoted", "--quoted-tsv"));
+        var plain = CliRunner.Run(null, Arguments("plain"));
 
         Assert.True(quoted.ExitCode == 0, quoted.Error + quoted.Output);
         Assert.Contains("2 training", quoted.Output, StringComparison.Ordinal);
