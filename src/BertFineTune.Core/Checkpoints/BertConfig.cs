@@ -119,6 +119,7 @@ public sealed record BertConfig
     /// <param name="path">A model folder, or a <c>.json</c> file.</param>
     /// <exception cref="FileNotFoundException">Neither a file at <paramref name="path"/> nor <c>config.json</c> inside a folder there.</exception>
     /// <exception cref="BertConfigException">The file is not valid JSON, a field has the wrong type, or a value BERT cannot use; the message names the file and field.</exception>
+    /// <exception cref="IOException">The config path is a FIFO, device or socket rather than a regular file (reading it would block or read nothing).</exception>
     public static BertConfig Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -129,6 +130,7 @@ public sealed record BertConfig
                 ? new FileNotFoundException($"{path}: the model folder has no {FileName}.", file)
                 : new FileNotFoundException($"{FileName} not found: {path} is neither a config file nor a model folder.", path);
         }
+        FileKinds.RequireRegular(file, "a model's " + FileName);
         return BertConfigJson.Read(File.ReadAllText(file), file);
     }
 

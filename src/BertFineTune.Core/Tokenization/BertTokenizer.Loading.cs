@@ -55,6 +55,7 @@ public sealed partial class BertTokenizer
         {
             throw new FileNotFoundException($"Vocabulary file not found: {path}", path);
         }
+        FileKinds.RequireRegular(path, "a WordPiece vocabulary (vocab.txt)");
         var lines = File.ReadAllText(path).Split('\n');
         // A final newline does not add an empty token; a CR before it is part of Windows line endings, not the token.
         var tokens = lines.Take(lines.Length - (lines[^1].Length == 0 ? 1 : 0)).Select(l => l.TrimEnd('\r')).ToList();
@@ -452,6 +453,7 @@ public sealed partial class BertTokenizer
     {
         try
         {
+            FileKinds.RequireRegular(path, "a tokenizer JSON file");
             return JsonDocument.Parse(File.ReadAllText(path));
         }
         catch (JsonException e)

@@ -122,6 +122,36 @@ public sealed class WeightsFileKindTests : IDisposable
         Assert.Contains(description, viaBuilder.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The same kind for the model's other files, read before the weights: a config.json, vocab.txt or tokenizer.json that
+    /// is a FIFO, device or socket is refused by kind (a FIFO opened for reading would block with no writer to come).
+    /// </summary>
+    [Theory]
+    [InlineData("config.json", "fifo", "a FIFO (named pipe)")]
+    [InlineData("config.json", "character device", "a character device")]
+    [InlineData("config.json", "socket", "a socket")]
+    [InlineData("vocab.txt", "fifo", "a FIFO (named pipe)")]
+    [InlineData("vocab.txt", "socket", "a socket")]
+    [InlineData("tokenizer.json", "fifo", "a FIFO (named pipe)")]
+    [InlineData("tokenizer.json", "character device", "a character device")]
+    public void A_config_or_tokenizer_file_that_is_not_a_regular_file_is_refused_by_kind(string file, string kind, string description)
+    {
+        var folder = CopyOfSeqCls();
+        var path = Path.Combine(folder, file);
+        File.Delete(path);
+        if (file == "vocab.txt")
+        {
+            // The builder reads tokenizer.json when there is one; without it, vocab.txt.
+            File.Delete(Path.Combine(folder, "tokenizer.json"));
+        }
+        using var entry = MakeEntry(kind, path);
+
+        var error = Assert.ThrowsAny<Exception>(() => BertModelBuilder.FromPretrained(folder).Build().Dispose());
+        var message = error.ToString();
+        Assert.Contains(path, message, StringComparison.Ordinal);
+        Assert.Contains($"is {description}, not a regular file", message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(NonRegularKinds))]
     public void A_shard_or_an_index_that_is_not_a_regular_file_is_refused_by_kind(string kind, string description)

@@ -32,7 +32,8 @@ internal enum FileKind
 
 /// <summary>
 /// Tells a regular file from the other kinds of file system entry before a reader opens it: opening a FIFO blocks until
-/// some process writes to it, and a device or FIFO has no length, so neither can be a checkpoint.
+/// some process writes to it, and a device or FIFO has no length, so neither can be a model file (weights, config.json,
+/// tokenizer files).
 /// </summary>
 internal static partial class FileKinds
 {
@@ -122,7 +123,7 @@ internal static partial class FileKinds
         }
         throw new IOException(
             $"{path} is {Describe(kind)}, not a regular file: {what} must be a regular file. Replace it with the file itself "
-            + "(a symbolic link to a regular file is fine); a pipe or device cannot be read as a checkpoint.");
+            + "(a symbolic link to a regular file is fine); a pipe or device cannot be read as a model file.");
     }
 
     [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_Stat", StringMarshalling = StringMarshalling.Utf8)]
