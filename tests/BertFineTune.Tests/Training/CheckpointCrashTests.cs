@@ -21,6 +21,22 @@ public partial class CheckpointCrashTests
     [GeneratedRegex(@"^checkpoint-(\d+)$")]
     private static partial Regex CheckpointName();
 
+    /// <summary>Starts the test host with <paramref name="arguments"/>, collecting its standard output and error into <paramref name="log"/>.</summary>
+    private static Process StartHost(IEnumerable<string> arguments, StringBuilder log)
+    {
+        var process = Process.Start(new ProcessStartInfo(DotnetExecutable(), arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     internal static string HostAssembly()
     {
         // The test runs from tests/BertFineTune.Tests/bin/<Configuration>/<TargetFramework>/; the host builds beside it.
@@ -90,17 +106,7 @@ public partial class CheckpointCrashTests
             {
                 arguments.Add("3");
             }
-            var start = new ProcessStartInfo(DotnetExecutable(), arguments)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            using var process = Process.Start(start)!;
-            process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-            process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            using var process = StartHost(arguments, log);
             try
             {
                 var clock = Stopwatch.StartNew();
@@ -171,17 +177,7 @@ public partial class CheckpointCrashTests
         for (int round = 0; round < 8; round++)
         {
             var log = new StringBuilder();
-            var start = new ProcessStartInfo(DotnetExecutable(), [HostAssembly(), "save-forever", Fixtures.Model("seq_cls"), output])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            using var process = Process.Start(start)!;
-            process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-            process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            using var process = StartHost([HostAssembly(), "save-forever", Fixtures.Model("seq_cls"), output], log);
             try
             {
                 var clock = Stopwatch.StartNew();
