@@ -273,7 +273,7 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             FreezeEncoder = true,
         };
         var recompute = FrozenRun(examples, options);
-        var cached = FrozenRun(examples, options with { CacheEncoderFeatures = true });
+        var cached = FrozenRun(examples, options with { CacheFrozenLayers = true });
 
         report.Add(Frozen, "run, cached features (encoding included)", cached.Total, "s", "encoder on every batch", recompute.Total,
             "speed-up", recompute.Total / cached.Total);

@@ -179,7 +179,7 @@ internal sealed class QualityBenchmark(string model, string datasets, bool quick
         var metrics = extraMetric is null ? TaskMetrics.SingleLabel() : WithBinaryF1(TaskMetrics.SingleLabel());
         Train(name, setting, Take(train).Count, hp, published, metric, b => b.WithSequenceClassification(labels, pooling),
             tokenizer => (Encode(train, tokenizer, hp), Encode(dev, tokenizer, hp), test is null ? null : Encode(test, tokenizer, hp)), metrics,
-            extraMetric, frozen ? o => o with { FreezeEncoder = true, CacheEncoderFeatures = true } : null, mixed);
+            extraMetric, frozen ? o => o with { FreezeEncoder = true, CacheFrozenLayers = true } : null, mixed);
     }
 
     /// <summary>Adds the F1 of class 1 (MRPC's "paraphrase", GLUE's F1) to the single-label metrics.</summary>

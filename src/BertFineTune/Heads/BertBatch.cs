@@ -35,7 +35,7 @@ public sealed class BertBatch : IDisposable
     }
 
     internal BertBatch(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds, IReadOnlyDictionary<string, Tensor>? targets,
-        LossOptions? loss, BertEncoderOutput? encoderOutput, bool ownsTensors)
+        LossOptions? loss, BertEncoderOutput? encoderOutput, bool ownsTensors, FrozenLayerStates? frozenLayerStates = null)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         InputIds = inputIds;
@@ -44,6 +44,7 @@ public sealed class BertBatch : IDisposable
         Targets = targets ?? new Dictionary<string, Tensor>();
         Loss = loss;
         EncoderOutput = encoderOutput;
+        FrozenLayerStates = frozenLayerStates;
         _ownsTensors = ownsTensors;
     }
 
@@ -64,10 +65,17 @@ public sealed class BertBatch : IDisposable
 
     /// <summary>
     /// The encoder's outputs for these inputs, computed beforehand (a frozen encoder's cached features, see
-    /// <see cref="Training.TrainerOptions.CacheEncoderFeatures"/>), or null. When set, heads use them instead of running the
+    /// <see cref="Training.TrainerOptions.CacheFrozenLayers"/> with a frozen encoder), or null. When set, heads use them instead of running the
     /// encoder; they must be what the encoder gives for <see cref="InputIds"/> with <see cref="AttentionMask"/>.
     /// </summary>
     public BertEncoderOutput? EncoderOutput { get; }
+
+    /// <summary>
+    /// The output of the encoder's lowest frozen layers for these inputs (the trainer's frozen-layer cache, see
+    /// <see cref="Training.TrainerOptions.CacheFrozenLayers"/>), or null. When set, <see cref="TaskHead"/>'s encoding runs
+    /// only the layers above them (<see cref="BertEncoder.ForwardFrom"/>) with <see cref="AttentionMask"/>.
+    /// </summary>
+    internal FrozenLayerStates? FrozenLayerStates { get; }
 
     /// <summary>Number of examples.</summary>
     public long Size => InputIds.shape[0];
@@ -76,7 +84,8 @@ public sealed class BertBatch : IDisposable
     public Tensor? Target(string name) => Targets.TryGetValue(name, out var t) ? t : null;
 
     /// <summary>The same batch with other loss settings (sharing the tensors, not owning them).</summary>
-    public BertBatch WithLoss(LossOptions? loss) => new(InputIds, AttentionMask, TokenTypeIds, Targets, loss, EncoderOutput, ownsTensors: false);
+    public BertBatch WithLoss(LossOptions? loss) =>
+        new(InputIds, AttentionMask, TokenTypeIds, Targets, loss, EncoderOutput, ownsTensors: false, FrozenLayerStates);
 
     /// <summary>
     /// The same batch carrying precomputed encoder outputs (sharing the tensors, not owning them, so the caller keeps
@@ -96,7 +105,8 @@ public sealed class BertBatch : IDisposable
             return this;
         }
         return new BertBatch(InputIds.to(device), AttentionMask?.to(device), TokenTypeIds?.to(device),
-            Targets.ToDictionary(p => p.Key, p => p.Value.to(device)), Loss, EncoderOutput?.To(device), ownsTensors: true);
+            Targets.ToDictionary(p => p.Key, p => p.Value.to(device)), Loss, EncoderOutput?.To(device), ownsTensors: true,
+            FrozenLayerStates?.To(device));
     }
 
     /// <summary>Disposes the tensors when the batch owns them.</summary>
@@ -114,5 +124,21 @@ public sealed class BertBatch : IDisposable
             target.Dispose();
         }
         EncoderOutput?.Dispose();
+        FrozenLayerStates?.Dispose();
     }
+}
+
+/// <summary>
+/// The hidden states [batch, seq, hidden] that the encoder's layers below <see cref="StartLayer"/> (and the embeddings)
+/// give for a batch's inputs: the frozen-layer cache's part of a batch. Disposing it disposes the tensor.
+/// </summary>
+/// <param name="Hidden">The boundary hidden states, zeros at padding positions (which the attention mask excludes).</param>
+/// <param name="StartLayer">The first layer to run on them (the number of frozen layers).</param>
+internal sealed record FrozenLayerStates(Tensor Hidden, int StartLayer) : IDisposable
+{
+    /// <summary>The states on <paramref name="device"/> (a copy, or an alias when already there), owned by the result.</summary>
+    public FrozenLayerStates To(Device device) => new(Hidden.to(device), StartLayer);
+
+    /// <inheritdoc />
+    public void Dispose() => Hidden.Dispose();
 }

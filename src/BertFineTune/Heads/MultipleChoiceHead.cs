@@ -49,8 +49,11 @@ public sealed class MultipleChoiceHead : TaskHead
         long choices = batch.InputIds.shape[1];
         static Tensor? Flatten(Tensor? t) => t?.view(-1, t.shape[^1]);
         // Precomputed outputs of a multiple-choice batch are those of the flattened [batch × choices, seq] inputs.
+        // So are cached frozen-layer states: [batch × choices, seq, hidden].
         var encoded = batch.EncoderOutput is { } cached
             ? Precomputed(encoder, cached, options)
+            : batch.FrozenLayerStates is { } states
+            ? FromFrozenLayerStates(encoder, states, Flatten(batch.AttentionMask), options)
             : encoder.Forward(Flatten(batch.InputIds)!, Flatten(batch.AttentionMask), Flatten(batch.TokenTypeIds), options);
         var pooled = TokenPooling.Pool(encoded, Flatten(batch.AttentionMask), Pooling);
         var logits = classifier.forward(dropout.forward(pooled)).view(-1, choices);

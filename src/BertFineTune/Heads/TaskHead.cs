@@ -55,9 +55,14 @@ public abstract class TaskHead : nn.Module
 
     /// <summary>
     /// Runs <paramref name="encoder"/> on the batch's inputs as given, or returns the batch's precomputed
-    /// <see cref="BertBatch.EncoderOutput"/> (as new handles, which the head may dispose) when it carries one.
+    /// <see cref="BertBatch.EncoderOutput"/> (as new handles, which the head may dispose) when it carries one, or, when
+    /// it carries the trainer's cached output of the frozen lowest layers (<see cref="Training.TrainerOptions.CacheFrozenLayers"/>),
+    /// runs only the layers above them. A head that calls <see cref="BertEncoder.Forward"/> itself gets the same results
+    /// by running the whole encoder.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The precomputed outputs lack hidden states or attentions that <paramref name="options"/> asks for.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The precomputed outputs or cached frozen-layer states lack hidden states or attentions that <paramref name="options"/> asks for.
+    /// </exception>
     protected static BertEncoderOutput Encode(BertEncoder encoder, BertBatch batch, EncoderOutputOptions options)
     {
         ArgumentNullException.ThrowIfNull(encoder);
@@ -66,7 +71,29 @@ public abstract class TaskHead : nn.Module
         {
             return Precomputed(encoder, cached, options);
         }
+        if (batch.FrozenLayerStates is { } states)
+        {
+            return FromFrozenLayerStates(encoder, states, batch.AttentionMask, options);
+        }
         return encoder.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, options);
+    }
+
+    /// <summary>
+    /// Runs the layers above the frozen-layer cache's boundary on its states, with <paramref name="attentionMask"/>
+    /// (the batch's, flattened as the states are for multiple choice).
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><paramref name="options"/> asks for hidden states or attentions, which the frozen layers' cache lacks.</exception>
+    private protected static BertEncoderOutput FromFrozenLayerStates(BertEncoder encoder, FrozenLayerStates states, Tensor? attentionMask,
+        EncoderOutputOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        if (options?.OutputHiddenStates == true || options?.OutputAttentions == true)
+        {
+            throw new InvalidOperationException(
+                "The batch carries the cached output of the encoder's frozen layers, without the hidden states or attentions "
+                + "that were asked for; train without TrainerOptions.CacheFrozenLayers or do not ask for them.");
+        }
+        return encoder.ForwardFrom(states.StartLayer, states.Hidden, attentionMask);
     }
 
     /// <summary>Checks precomputed encoder outputs against what is asked of them and returns aliases of them.</summary>

@@ -102,6 +102,12 @@ public sealed class BertEncoder : nn.Module
     /// <summary>How many sequences <see cref="Forward"/> has encoded (rows of input_ids), for tests of the feature cache.</summary>
     internal long SequencesEncoded { get; private set; }
 
+    /// <summary>
+    /// How many (sequence, layer) passes the transformer layers have run: each layer adds its batch's rows, in
+    /// <see cref="Forward"/>, <see cref="ForwardTo"/> and <see cref="ForwardFrom"/> alike (for tests of the frozen-layer cache).
+    /// </summary>
+    internal long LayerPasses { get; private set; }
+
     /// <summary>The embedding block.</summary>
     internal BertEmbeddings Embeddings => embeddings;
 
@@ -154,6 +160,7 @@ public sealed class BertEncoder : nn.Module
         var attentions = options.OutputAttentions ? new List<Tensor>() : null;
         foreach (var layer in encoder.Layers)
         {
+            LayerPasses += hidden.shape[0];
             var (next, probabilities) = layer.Forward(hidden, mask, options.OutputAttentions);
             hidden = next;
             hiddenStates?.Add(hidden);
@@ -169,6 +176,65 @@ public sealed class BertEncoder : nn.Module
             pooled?.MoveToOuterDisposeScope(),
             hiddenStates?.Select(t => t.MoveToOuterDisposeScope()).ToList(),
             attentions?.Select(t => t.MoveToOuterDisposeScope()).ToList());
+    }
+
+    /// <summary>
+    /// The hidden state after the lowest <paramref name="layerCount"/> layers [batch, seq, hidden] (the embedding output
+    /// when 0): what <see cref="ForwardFrom"/> starts from. Inputs as for <see cref="Forward"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layerCount"/> is not in [0, layers].</exception>
+    internal Tensor ForwardTo(int layerCount, Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(layerCount, Layers.Count);
+        CheckInputs(inputIds, attentionMask, tokenTypeIds);
+        SequencesEncoded += inputIds.shape[0];
+        using var scope = NewDisposeScope();
+        var hidden = embeddings.Forward(inputIds, tokenTypeIds);
+        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
+        foreach (var layer in encoder.Layers.Take(layerCount))
+        {
+            LayerPasses += hidden.shape[0];
+            hidden = layer.Forward(hidden, mask, false).Hidden;
+        }
+        return hidden.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Runs layers <paramref name="startLayer"/>.. and the pooler on <paramref name="hidden"/> [batch, seq, hidden], the
+    /// output of the layers below (<see cref="ForwardTo"/>, or the frozen-layer cache), with
+    /// <paramref name="attentionMask"/> [batch, seq] (1 = attend; all ones when null). The result's
+    /// <see cref="BertEncoderOutput.LastHiddenState"/> and <see cref="BertEncoderOutput.PoolerOutput"/> equal
+    /// <see cref="Forward"/>'s for the inputs that gave <paramref name="hidden"/>; hidden states and attentions are not returned.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="startLayer"/> is not in [0, layers].</exception>
+    /// <exception cref="ArgumentException"><paramref name="hidden"/> or <paramref name="attentionMask"/> has the wrong shape.</exception>
+    internal BertEncoderOutput ForwardFrom(int startLayer, Tensor hidden, Tensor? attentionMask)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentOutOfRangeException.ThrowIfNegative(startLayer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(startLayer, Layers.Count);
+        if (hidden.dim() != 3 || hidden.shape[2] != Config.HiddenSize)
+        {
+            throw new ArgumentException(
+                $"The boundary hidden states must be [batch, sequence, {Config.HiddenSize}], got [{string.Join(", ", hidden.shape)}].", nameof(hidden));
+        }
+        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(hidden.shape[..2]))
+        {
+            throw new ArgumentException(
+                $"attention_mask has shape [{string.Join(", ", attentionMask.shape)}] but the boundary hidden states are [{string.Join(", ", hidden.shape)}].",
+                nameof(attentionMask));
+        }
+        using var scope = NewDisposeScope();
+        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
+        foreach (var layer in encoder.Layers.Skip(startLayer))
+        {
+            LayerPasses += hidden.shape[0];
+            hidden = layer.Forward(hidden, mask, false).Hidden;
+        }
+        var pooled = pooler?.Forward(hidden);
+        // With no layer to run, the result would be the caller's tensor: return a new handle the caller may dispose.
+        return new BertEncoderOutput(hidden.alias().MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope(), null, null);
     }
 
     /// <summary>[batch, seq] of 1/0 → [batch, 1, 1, seq] of 0 / the dtype's lowest value, added to attention scores.</summary>

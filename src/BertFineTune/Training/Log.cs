@@ -38,9 +38,9 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Training in mixed precision: bfloat16 matmuls and attention, float32 weights, gradients and optimizer state")]
     public static partial void MixedPrecisionTraining(ILogger logger);
 
-    [LoggerMessage(12, LogLevel.Warning, "CacheEncoderFeatures is off for this run: {Reason}; the frozen encoder runs on every batch")]
+    [LoggerMessage(12, LogLevel.Warning, "CacheFrozenLayers is off for this run: {Reason}; the frozen layers run on every batch")]
     public static partial void FeatureCacheUnavailable(ILogger logger, string reason);
 
-    [LoggerMessage(13, LogLevel.Information, "Encoded {Examples} examples once with the frozen encoder in {Seconds:F1} s; the head trains on the cached features")]
-    public static partial void FeaturesCached(ILogger logger, int examples, double seconds);
+    [LoggerMessage(13, LogLevel.Information, "Frozen-layer cache: the output of {Layers} for {Examples} examples, {Tokens} tokens, {BytesPerToken} bytes per token, {Bytes} bytes in all, in {Where}; built in {Seconds:F1} s")]
+    public static partial void FrozenLayersCached(ILogger logger, string layers, int examples, long tokens, long bytesPerToken, long bytes, string where, double seconds);
 }

@@ -97,7 +97,7 @@ public sealed class Trainer
         var collator = new BatchCollator(_forward.Model.Config.PadTokenId ?? 0, Options.PadToMultipleOf, Options.Loss);
         var trainPlan = new BatchPlan(train, Options.BatchSize, Options.Shuffle, Options.GroupByLength, Options.Seed);
         var evalPlan = evaluation is null ? null : new BatchPlan(evaluation, Options.EvaluationBatchSize ?? Options.BatchSize, false, false, 42);
-        if (!Options.CacheEncoderFeatures)
+        if (!Options.CacheFrozenLayers)
         {
             return Run(BatchSource.FromPlan(trainPlan, collator), evalPlan is null ? null : BatchSource.FromPlan(evalPlan, collator),
                 computeMetrics, progress, callbacks, cancellationToken);
@@ -108,8 +108,8 @@ public sealed class Trainer
             Log.FeatureCacheUnavailable(_logger, "the training examples are streamed, and the cache needs them in memory");
         }
         // The caches encode lazily, at their first batch: after top layers are re-initialised or a checkpoint is loaded.
-        using var trainCache = train is InMemoryExamples ? new CachedFeatureBatches(trainPlan, collator, _forward.Model, _forward.Precision, _logger) : null;
-        using var evalCache = evaluation is InMemoryExamples ? new CachedFeatureBatches(evalPlan!, collator, _forward.Model, _forward.Precision, _logger) : null;
+        using var trainCache = train is InMemoryExamples ? new CachedFeatureBatches(trainPlan, collator, _forward.Model, _forward.Precision, Options, _logger) : null;
+        using var evalCache = evaluation is InMemoryExamples ? new CachedFeatureBatches(evalPlan!, collator, _forward.Model, _forward.Precision, Options, _logger) : null;
         return Run((BatchSource?)trainCache ?? BatchSource.FromPlan(trainPlan, collator),
             (BatchSource?)evalCache ?? (evalPlan is null ? null : BatchSource.FromPlan(evalPlan, collator)),
             computeMetrics, progress, callbacks, cancellationToken);
@@ -129,7 +129,7 @@ public sealed class Trainer
 
     /// <summary>
     /// Trains on ready batches (for example fixed tensors). Loss settings of <see cref="TrainerOptions.Loss"/> are applied
-    /// to batches that carry none. <see cref="TrainerOptions.CacheEncoderFeatures"/> does not apply (the encoder runs on
+    /// to batches that carry none. <see cref="TrainerOptions.CacheFrozenLayers"/> does not apply (the frozen layers run on
     /// every batch; a log line says so).
     /// </summary>
     /// <param name="train">The training batches.</param>
@@ -153,7 +153,7 @@ public sealed class Trainer
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(train);
-        if (Options.CacheEncoderFeatures)
+        if (Options.CacheFrozenLayers)
         {
             Log.FeatureCacheUnavailable(_logger, "the training data is given as batches, not as examples (use Train(ExampleSource…))");
         }

@@ -114,13 +114,33 @@ public sealed record TrainerOptions
     public bool FreezeEncoder { get; init; }
 
     /// <summary>
-    /// With <see cref="FreezeEncoder"/>, run the encoder once per example (in evaluation mode, without gradients, so
-    /// without encoder dropout) and train the head for every epoch on the cached last hidden states and, when the head
-    /// reads the pooler (<see cref="Checkpoints.BertConfig.ClassifierPooling"/>), pooled outputs; cls, mean and max
-    /// pooling pool the cached hidden states with each batch's attention mask. Needs in-memory examples (<c>Train(ExampleSource…)</c> with <see cref="Data.InMemoryExamples"/>); otherwise the
-    /// trainer logs why and runs the encoder on every batch. The cache holds [tokens, hidden] floats per example.
+    /// Run the frozen part of the encoder once per example and train on its cached output in every later batch. With
+    /// <see cref="FreezeEncoder"/> the whole encoder is frozen: its last hidden state and, when the head reads the pooler
+    /// (<see cref="Checkpoints.BertConfig.ClassifierPooling"/>), pooled output are cached and only the head runs. With
+    /// <see cref="FreezeLowestLayers"/> = N the hidden state after layer N − 1 (the output of the embeddings and layers
+    /// 0..N − 1) is cached, and each batch runs only layers N.., the pooler and the head, in training mode. The cache is
+    /// built in evaluation mode without gradients, so the frozen layers' dropout does not apply to it: the losses equal
+    /// the uncached run's only when that dropout is 0. It holds [tokens, hidden] values per example in
+    /// <see cref="CachePrecision"/> (hidden × 2 or × 4 bytes per token), in memory or, above
+    /// <see cref="CacheMemoryLimitBytes"/>, in a memory-mapped temporary file deleted when the run ends. Needs in-memory
+    /// examples (<c>Train(ExampleSource…)</c> with <see cref="Data.InMemoryExamples"/>); otherwise the trainer logs why
+    /// and runs the frozen layers on every batch.
     /// </summary>
-    public bool CacheEncoderFeatures { get; init; }
+    public bool CacheFrozenLayers { get; init; }
+
+    /// <summary>
+    /// The element type of <see cref="CacheFrozenLayers"/>'s cache: <see cref="Training.CachePrecision.BFloat16"/>
+    /// (default; half the bytes, the cached states rounded to 8 significant bits) or
+    /// <see cref="Training.CachePrecision.Float32"/> (exactly the frozen layers' float32 output).
+    /// </summary>
+    public CachePrecision CachePrecision { get; init; }
+
+    /// <summary>
+    /// The most bytes <see cref="CacheFrozenLayers"/>'s cache may hold in memory; a larger cache is written to a
+    /// memory-mapped file under <see cref="Path.GetTempPath"/> instead, deleted when the run ends. Null (default):
+    /// half of <see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>. 0 always spills to a file.
+    /// </summary>
+    public long? CacheMemoryLimitBytes { get; init; }
 
     // Speed -----------------------------------------------------------------------------------------------------------
 
@@ -232,8 +252,11 @@ public sealed record TrainerOptions
         Require(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), $"must be at least 1, got {EarlyStoppingPatience}.");
         Require(LoggingSteps >= 1, nameof(LoggingSteps), $"must be at least 1, got {LoggingSteps}.");
         Require(PadToMultipleOf is null or >= 1, nameof(PadToMultipleOf), $"must be at least 1, got {PadToMultipleOf}.");
-        Require(!CacheEncoderFeatures || FreezeEncoder, nameof(CacheEncoderFeatures),
-            "needs FreezeEncoder: cached features are only valid while the encoder does not change.");
+        Require(!CacheFrozenLayers || FreezeEncoder || FreezeLowestLayers > 0, nameof(CacheFrozenLayers),
+            "needs frozen layers to cache: set FreezeEncoder (cache the whole encoder's output) or FreezeLowestLayers > 0 "
+            + "(cache the output of the lowest layers); cached states are only valid while the layers that made them do not change.");
+        Require(Enum.IsDefined(CachePrecision), nameof(CachePrecision), $"must be BFloat16 or Float32, got {(int)CachePrecision}.");
+        Require(CacheMemoryLimitBytes is null or >= 0, nameof(CacheMemoryLimitBytes), $"must not be negative (null = automatic), got {CacheMemoryLimitBytes}.");
     }
 
     /// <summary>Whether a larger <see cref="MetricForBestModel"/> is better, resolving the null default.</summary>

@@ -107,7 +107,7 @@ public class MixedPrecisionTests
         using var cached = TrainingKit.Model(Config() with { ClassifierPooling = pooling });
 
         var expected = new Trainer(recomputed, options, mixedPrecision: true).Train(examples);
-        var actual = new Trainer(cached, options with { CacheEncoderFeatures = true }, mixedPrecision: true).Train(examples);
+        var actual = new Trainer(cached, options with { CacheFrozenLayers = true }, mixedPrecision: true).Train(examples);
 
         Assert.Equal(expected.Steps.Count, actual.Steps.Count);
         for (int i = 0; i < expected.Steps.Count; i++)
