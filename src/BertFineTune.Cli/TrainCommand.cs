@@ -143,6 +143,19 @@ internal sealed class TrainSettings : DataSettings
     [DefaultValue(0)]
     public int FreezeLayers { get; init; }
 
+    [CommandOption("--cache-frozen-layers")]
+    [Description("Run the frozen layers (--freeze-layers N or --freeze-encoder) once per example and train on their cached output.")]
+    public bool CacheFrozenLayers { get; init; }
+
+    [CommandOption("--cache-precision <PRECISION>")]
+    [Description("Element type of the frozen-layer cache: BFloat16 (default, hidden × 2 bytes per token) or Float32 (exact, × 4).")]
+    [DefaultValue(Training.CachePrecision.BFloat16)]
+    public Training.CachePrecision CachePrecision { get; init; }
+
+    [CommandOption("--cache-memory-limit <BYTES>")]
+    [Description("Most bytes the frozen-layer cache keeps in memory; a larger one goes to a memory-mapped temporary file (default: half the available memory).")]
+    public long? CacheMemoryLimit { get; init; }
+
     [CommandOption("--layerwise-lr-decay <D>")]
     [Description("Layer-wise learning-rate decay in (0, 1]]: layer k of L learns at lr × D^(L − k).")]
     public double? LayerwiseDecay { get; init; }
@@ -215,6 +228,9 @@ internal sealed class TrainSettings : DataSettings
         FreezeEncoder = FreezeEncoder,
         FreezeEmbeddings = FreezeEmbeddings,
         FreezeLowestLayers = FreezeLayers,
+        CacheFrozenLayers = CacheFrozenLayers,
+        CachePrecision = CachePrecision,
+        CacheMemoryLimitBytes = CacheMemoryLimit,
         LayerwiseLearningRateDecay = LayerwiseDecay,
         Loss = LabelSmoothing != 0 ? new Heads.LossOptions(LabelSmoothing: LabelSmoothing) : null,
         GroupByLength = GroupByLength,

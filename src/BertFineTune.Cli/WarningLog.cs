@@ -14,10 +14,17 @@ namespace BertFineTune.Cli;
 internal sealed class WarningLog : ILoggerFactory
 {
     private static readonly string BuilderCategory = typeof(Builder.BertModelBuilder).FullName!;
+    private static readonly string TrainerCategory = typeof(Training.Trainer).FullName!;
 
     private readonly Writer _writer;
 
-    private WarningLog(Action<string> write) => _writer = new Writer(write);
+    private readonly CacheLines _cacheLines;
+
+    private WarningLog(Action<string> write)
+    {
+        _writer = new Writer(write);
+        _cacheLines = new CacheLines(write);
+    }
 
     /// <summary>Warnings on standard error, for <c>info</c> and <c>predict</c>.</summary>
     public static WarningLog ToStandardError { get; } = new(line => Console.Error.WriteLine(line));
@@ -25,7 +32,8 @@ internal sealed class WarningLog : ILoggerFactory
     /// <summary>Warnings with the progress on standard output, for <c>train</c>, <c>pretrain</c> and <c>evaluate</c>.</summary>
     public static WarningLog WithProgress { get; } = new(Terminal.WriteLine);
 
-    public ILogger CreateLogger(string categoryName) => categoryName == BuilderCategory ? _writer : NullLogger.Instance;
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName == BuilderCategory ? _writer : categoryName == TrainerCategory ? _cacheLines : NullLogger.Instance;
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -47,6 +55,26 @@ internal sealed class WarningLog : ILoggerFactory
             if (IsEnabled(logLevel))
             {
                 write($"warning: {formatter(state, exception)}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The trainer's two frozen-layer cache lines (event 12: the cache is off for the run and why; event 13: what was
+    /// cached, bytes per token, bytes and where), which the progress does not otherwise show.
+    /// </summary>
+    private sealed class CacheLines(Action<string> write) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Id is 12 or 13 && IsEnabled(logLevel))
+            {
+                write(logLevel >= LogLevel.Warning ? $"warning: {formatter(state, exception)}" : formatter(state, exception));
             }
         }
     }
