@@ -175,6 +175,22 @@ public class CliTests
     }
 
     [Fact]
+    public void Train_with_frozen_layers_and_the_cache_says_what_it_cached()
+    {
+        using var temp = new TempFolder();
+        var train = WriteCsv(temp, "train.csv", Enumerable.Range(0, 8).Select(i => i % 2 == 0 ? $"positive,a joy to watch {i}" : $"negative,dull and long {i}").ToArray());
+
+        // The fixture has 2 layers: layer 0 is cached, layer 1, the pooler and the head train.
+        var result = CliRunner.Run(null, "train", "--task", "Classification", "--model", Fixtures.Model("bert_model"), "--train", train,
+            "--labels", "negative,positive", "--output", temp.File("out"), "--epochs", "2", "--batch-size", "4",
+            "--freeze-layers", "1", "--cache-frozen-layers", "--cache-precision", "Float32");
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        Assert.Contains("Frozen-layer cache: the output of embeddings + layers 0..0 for 8 examples", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@", \d+ bytes per token, \d+ bytes in all, in memory", result.Output);
+    }
+
+    [Fact]
     public void Train_reads_conll_for_named_entities()
     {
         using var temp = new TempFolder();
