@@ -43,4 +43,8 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Information, "Encoded {Examples} examples once with the frozen encoder in {Seconds:F1} s; the head trains on the cached features")]
     public static partial void FeaturesCached(ILogger logger, int examples, double seconds);
+
+    [LoggerMessage(14, LogLevel.Information,
+        "Training took {TotalSeconds:F2} s: {Phases}; {RealTokens} real and {PaddingTokens} padding tokens ({PaddingPercent:F1}% padding)")]
+    public static partial void PhaseTimes(ILogger logger, double totalSeconds, string phases, long realTokens, long paddingTokens, double paddingPercent);
 }
