@@ -67,6 +67,33 @@ public class PhaseTimesTests
     }
 
     [Fact]
+    public void A_resumed_run_counts_from_the_resume()
+    {
+        using var folder = new TempFolder();
+        // The batches of Token_counts_equal_a_hand_count_of_the_batches, checkpointed every step; the first run stops
+        // after step 2 (epoch 1 done), the resumed one reads epoch 2 only: 8 + 9 = 17 real, 2 + 5 = 7 padding.
+        var examples = new[] { 3, 5, 2, 7 }.Select(length =>
+            EncodedExample.WithLabel(Enumerable.Range(1, length).ToArray(), null, TargetValue.Integer(length % 3))).ToList();
+        BatchSource Batches() => BatchSource.FromExamples(new InMemoryExamples(examples), new BatchCollator(padTokenId: 0), batchSize: 2);
+        var options = TrainingKit.Quiet() with { Epochs = 2, SaveEverySteps = 1, OutputDirectory = folder.Path };
+        using var first = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
+        var stopped = new Trainer(first, options).Train(Batches(), callbacks: [new StopAt(2)]);
+        Assert.Equal(17, stopped.PhaseTimes.RealTokens);
+
+        using var second = TrainingKit.Model(TrainingKit.Config(dropout: 0.0));
+        var resumed = new Trainer(second, options with { ResumeFromCheckpoint = stopped.LastCheckpoint }).Train(Batches());
+
+        Assert.Equal(4, resumed.GlobalStep);
+        Assert.Equal(17, resumed.PhaseTimes.RealTokens);
+        Assert.Equal(7, resumed.PhaseTimes.PaddingTokens);
+    }
+
+    private sealed class StopAt(int step) : TrainerCallback
+    {
+        public override bool OnStep(StepRecord record) => record.Step == step;
+    }
+
+    [Fact]
     public void Multiple_choice_batches_count_every_choice()
     {
         var config = TrainingKit.Config(dropout: 0.0);
