@@ -54,8 +54,12 @@ internal sealed class PredictCommand : Command<PredictSettings>
             builder = builder.WithMaxSequenceLength(max);
         }
         using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
-        // Standard output carries only the JSON Lines.
-        SpeedOptions.Write(Console.Error, settings, model);
+        if (settings.MixedPrecision || settings.Threads is not null)
+        {
+            // On standard error, as standard output carries only the JSON Lines; and only when a speed option was given,
+            // so a plain predict keeps standard error for warnings and the error line that scripts read first.
+            SpeedOptions.Write(Console.Error, settings, model);
+        }
         using var reader = settings.Input is null ? Console.In : new StreamReader(settings.Input);
         var source = settings.Input ?? "standard input";
         var items = new List<(int Line, JsonObject Item)>();

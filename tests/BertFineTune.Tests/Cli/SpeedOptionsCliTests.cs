@@ -86,6 +86,15 @@ public class SpeedOptionsCliTests
     }
 
     [Fact]
+    public void A_plain_predict_keeps_standard_error_free_of_the_speed_block()
+    {
+        var result = CliRunner.Run("a gripping film\n", "predict", "--model", Fixtures.Model("seq_cls"));
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.DoesNotContain("speed:", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Evaluate_prints_the_speed_block()
     {
         using var temp = new TempFolder();
