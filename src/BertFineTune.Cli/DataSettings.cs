@@ -32,7 +32,7 @@ internal enum DataFormat
 }
 
 /// <summary>How labelled files are read: format, columns, labels and bad-row policy.</summary>
-internal class DataSettings : ModelSettings
+internal class DataSettings : RunSettings
 {
     [CommandOption("--format <FORMAT>")]
     [Description("csv, tsv, jsonl, lines ('LABEL text' per line), conll or squad; auto picks by extension.")]

@@ -34,7 +34,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         {
             throw new FileNotFoundException($"--data {settings.Data}: no such file.", settings.Data);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device).UseLoggerFactory(WarningLog.WithProgress);
+        var builder = SpeedOptions.Apply(BertModelBuilder.FromPretrained(settings.Model!).UseDevice(settings.Device).UseLoggerFactory(WarningLog.WithProgress), settings);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
@@ -47,6 +47,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         }
         var labels = model.Labels;
         var examples = settings.Load(settings.Data!, task, model.Tokenizer, labels, model.MaxSequenceLength);
+        SpeedOptions.Print(settings, model, groupByLength: null);
         var trainer = model.CreateTrainer(new Training.TrainerOptions { BatchSize = settings.BatchSize });
         var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(examples), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize),
             TaskSupport.Metrics(task, labels));

@@ -11,7 +11,7 @@ using Spectre.Console.Cli;
 namespace BertFineTune.Cli;
 
 /// <summary>Options of <c>predict</c>.</summary>
-internal sealed class PredictSettings : ModelSettings
+internal sealed class PredictSettings : RunSettings
 {
     [CommandOption("-i|--input <FILE>")]
     [Description("Input file, one item per line (plain text, or a JSON object with text/text_pair, question/context); standard input when omitted.")]
@@ -48,12 +48,18 @@ internal sealed class PredictCommand : Command<PredictSettings>
         {
             throw new FileNotFoundException($"--input {settings.Input}: no such file.", settings.Input);
         }
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.ToStandardError).UseDevice(settings.Device);
+        var builder = SpeedOptions.Apply(BertModelBuilder.FromPretrained(settings.Model!).UseLoggerFactory(WarningLog.ToStandardError).UseDevice(settings.Device), settings);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
         }
         using var model = CliException.During(ErrorKind.Model, () => builder.Build(cancellationToken: cancellationToken));
+        if (settings.MixedPrecision || settings.Threads is not null)
+        {
+            // On standard error, as standard output carries only the JSON Lines; and only when a speed option was given,
+            // so a plain predict keeps standard error for warnings and the error line that scripts read first.
+            SpeedOptions.Write(Console.Error, settings, model);
+        }
         using var reader = settings.Input is null ? Console.In : new StreamReader(settings.Input);
         var source = settings.Input ?? "standard input";
         var items = new List<(int Line, JsonObject Item)>();

@@ -9,7 +9,7 @@ using Spectre.Console.Cli;
 namespace BertFineTune.Cli;
 
 /// <summary>Options of <c>pretrain</c>.</summary>
-internal sealed class PretrainSettings : ModelSettings
+internal sealed class PretrainSettings : RunSettings
 {
     [CommandOption("-t|--text <FILE>")]
     [Description("Plain-text file of the domain, one passage per line.")]
@@ -111,8 +111,8 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         RunOptions.CheckCheckpoint(settings.ResumeFromCheckpoint);
         OutputFolder.Check(settings.Output!, settings.OverwriteOutputDir, settings.ResumeFromCheckpoint,
             ("--model", settings.Model), ("--text", settings.Text));
-        var builder = BertModelBuilder.FromPretrained(settings.Model!).WithMaskedLanguageModel().UseDevice(settings.Device)
-            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress);
+        var builder = SpeedOptions.Apply(BertModelBuilder.FromPretrained(settings.Model!).WithMaskedLanguageModel().UseDevice(settings.Device)
+            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress), settings);
         if (settings.MaxLength is { } max)
         {
             builder = builder.WithMaxSequenceLength(max);
@@ -126,6 +126,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         var trainer = model.CreateTrainer(options);
         TrainingUi.PrintHyperParameters(options, batches.BatchesPerEpoch ?? batches.CountBatches(), evaluated: false, settings.SaveStrategy, settings.SaveSteps,
             [("mask probability", settings.MaskProbability)]);
+        SpeedOptions.Print(settings, model, groupByLength: null);
         var result = TrainingUi.Run(options, (progress, callbacks) => trainer.Train(batches, progress: progress, callbacks: callbacks, cancellationToken: cancellationToken));
         if (result.StopReason == TrainingStopReason.Cancelled)
         {
@@ -133,6 +134,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         }
         OutputFolder.Save(settings.Output!, model, folder => TrainingReport.Write(folder, result, "loss"));
         TrainingUi.PrintMetrics("masked-LM training", new Dictionary<string, double> { ["training loss"] = result.TrainingLoss, ["steps"] = result.GlobalStep });
+        SpeedOptions.PrintPhaseTimes(result.PhaseTimes);
         Terminal.WriteLine($"Saved the adapted model to {Path.GetFullPath(settings.Output!)}");
         return 0;
     }

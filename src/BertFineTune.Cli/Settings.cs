@@ -33,3 +33,20 @@ internal class ModelSettings : CommonSettings
         : MaxLength is < 3 ? ValidationResult.Error($"--max-length must be at least 3 (room for [CLS], [SEP] and one token), got {MaxLength}.")
         : ValidationResult.Success();
 }
+
+/// <summary>Options of the commands that run a model (train, evaluate, predict, pretrain): its model options plus the speed options.</summary>
+internal class RunSettings : ModelSettings
+{
+    [CommandOption("--mixed-precision")]
+    [Description("Compute the encoder's matmuls and attention in bfloat16 on float32 weights: faster on CUDA and on CPUs with AVX512-BF16 or AMX; elsewhere the run stays float32 and says why.")]
+    public bool MixedPrecision { get; init; }
+
+    [CommandOption("--threads <N>")]
+    [Description("libtorch's intra-op threads (default: libtorch's, one per physical core). Use fewer when other processes share the cores.")]
+    public int? Threads { get; init; }
+
+    public override ValidationResult Validate() =>
+        base.Validate() is { Successful: false } failed ? failed
+        : Threads is { } threads && Runtime.TorchThreads.Problem(threads) is { } problem ? ValidationResult.Error($"--threads {threads}: {problem}")
+        : ValidationResult.Success();
+}

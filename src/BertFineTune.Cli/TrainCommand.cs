@@ -257,8 +257,8 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var labels = settings.LabelList ?? ExistingLabels(settings.Model!)
             ?? (task is TaskKind.Regression or TaskKind.Qa ? ["score"] : throw new CliException(ErrorKind.Usage,
                 $"--labels is required for {task}: the checkpoint has no labels of its own to reuse."));
-        var builder = TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels, settings.Pooling).UseDevice(settings.Device)
-            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress);
+        var builder = SpeedOptions.Apply(TaskSupport.WithTask(BertModelBuilder.FromPretrained(settings.Model!), task, labels, settings.Pooling).UseDevice(settings.Device)
+            .WithSeed(settings.Seed).UseLoggerFactory(WarningLog.WithProgress), settings);
         if (settings.AllowRandomInit)
         {
             builder = builder.AllowingRandomInitialization();
@@ -286,6 +286,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var metrics = TaskSupport.Metrics(task, labels);
         TrainingUi.PrintHyperParameters(options, batchesPerEpoch: (train.Count + options.BatchSize - 1) / options.BatchSize,
             evaluated: validation is not null, settings.SaveStrategy, settings.SaveSteps);
+        SpeedOptions.Print(settings, model, settings.GroupByLength);
         var result = TrainingUi.Run(options, (progress, callbacks) => trainer.Train(new InMemoryExamples(train),
             validation is null ? null : new InMemoryExamples(validation), metrics, progress, callbacks, cancellationToken));
         if (result.StopReason == TrainingStopReason.Cancelled)
@@ -307,6 +308,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
             ? new Dictionary<string, double> { ["training loss"] = result.TrainingLoss }
             : trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(validation), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize), metrics);
         TrainingUi.PrintMetrics(validation is null ? "training" : "validation (best model)", final);
+        SpeedOptions.PrintPhaseTimes(result.PhaseTimes);
         Terminal.WriteLine($"{result.GlobalStep} steps ({result.StopReason}); model saved to {Path.GetFullPath(settings.Output!)}");
         Terminal.WriteLine($"report: {report}");
         return 0;

@@ -43,9 +43,23 @@ if (args.Length == 3 && args[0] == "save-forever")
     }
 }
 
+// Usage: BertFineTune.TestHost omp-env
+// Loads libtorch through the library (TorchThreads.Count), then prints the OpenMP variables of the process's native
+// environment, which libgomp read while loading: the test checks the library set OMP_WAIT_POLICY there, or kept the user's.
+if (args.Length == 1 && args[0] == "omp-env")
+{
+    Console.WriteLine($"threads={BertFineTune.Runtime.TorchThreads.Count}");
+    foreach (var name in new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT" })
+    {
+        Console.WriteLine($"{name}={BertFineTune.Runtime.OpenMpWaitPolicy.NativeGet(name) ?? "(unset)"}");
+    }
+    Console.WriteLine($"decision={BertFineTune.Runtime.OpenMpWaitPolicy.Description}");
+    return 0;
+}
+
 if (args.Length < 2 || args[0] != "train-forever")
 {
-    Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit] | save-forever <model folder> <output folder> | read-truncated <file.safetensors>");
+    Console.Error.WriteLine("usage: BertFineTune.TestHost train-forever <output folder> [save total limit] | save-forever <model folder> <output folder> | read-truncated <file.safetensors> | omp-env");
     return 2;
 }
 

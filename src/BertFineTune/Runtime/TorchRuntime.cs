@@ -26,6 +26,8 @@ internal static class TorchRuntime
 
     private static Exception? TryLoad()
     {
+        // Before the first call into TorchSharp, which loads libtorch and with it the OpenMP runtime that reads its settings once.
+        OpenMpWaitPolicy.Apply();
         try
         {
             InitializeDeviceType(TorchSharp.DeviceType.CPU);

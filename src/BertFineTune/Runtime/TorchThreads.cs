@@ -23,14 +23,21 @@ public static class TorchThreads
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is below 1 or above 4 × the logical processors.</exception>
     public static void Set(int threads)
     {
-        int limit = 4 * Environment.ProcessorCount;
-        if (threads < 1 || threads > limit)
+        if (Problem(threads) is { } problem)
         {
-            throw new ArgumentOutOfRangeException(nameof(threads), threads,
-                $"The intra-op thread count must be in [1, {limit}] ({Environment.ProcessorCount} logical processors here); "
-                + "more threads than cores only adds contention.");
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, problem);
         }
         TorchRuntime.EnsureAvailable();
         set_num_threads(threads);
+    }
+
+    /// <summary>Why <paramref name="threads"/> is not a valid count (null when it is); <see cref="Set"/> throws with this message.</summary>
+    internal static string? Problem(int threads)
+    {
+        int limit = 4 * Environment.ProcessorCount;
+        return threads < 1 || threads > limit
+            ? $"The intra-op thread count must be in [1, {limit}] ({Environment.ProcessorCount} logical processors here); "
+                + "more threads than cores only adds contention."
+            : null;
     }
 }

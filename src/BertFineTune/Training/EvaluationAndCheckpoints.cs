@@ -69,10 +69,18 @@ internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptio
     /// <summary>Evaluates, records and logs the result, and updates the best model; returns true when early stopping triggers.</summary>
     private bool EvaluateAndTrack(RunState run)
     {
-        var metrics = Evaluator.Evaluate(_forward, run.Evaluation!, run.ComputeMetrics);
+        IReadOnlyDictionary<string, double> metrics;
+        using (run.Clock.Measure(TrainingPhase.Evaluation))
+        {
+            metrics = Evaluator.Evaluate(_forward, run.Evaluation!, run.ComputeMetrics);
+        }
         run.Evaluations.Add(new EvaluationRecord(run.GlobalStep, run.Epoch, metrics));
         Log.Evaluated(_logger, run.GlobalStep, string.Join(", ", metrics.Select(m => $"{m.Key}={m.Value.ToString("G5", CultureInfo.InvariantCulture)}")));
-        return run.Best.Update(metrics, run.GlobalStep, run.Evaluations.Count);
+        // A new best is copied aside (in memory): counted with the checkpoints, as saving it is.
+        using (run.Clock.Measure(TrainingPhase.Checkpoint))
+        {
+            return run.Best.Update(metrics, run.GlobalStep, run.Evaluations.Count);
+        }
     }
 
     /// <summary>Writes a checkpoint when <see cref="TrainerOptions.OutputDirectory"/> is set.</summary>
@@ -88,15 +96,19 @@ internal sealed class EvaluationAndCheckpoints(ForwardPass forward, TrainerOptio
     private bool SaveCheckpoint(RunState run)
     {
         var model = _forward.Model;
-        bool wasTraining = model.training;
-        var folder = TrainerCheckpoint.Save(_options.OutputDirectory!, model, run.Optimizer, run.Position, run.TotalSteps, run.Epoch, tokenizer);
-        if (wasTraining)
+        string folder;
+        using (run.Clock.Measure(TrainingPhase.Checkpoint))
         {
-            model.train();
+            bool wasTraining = model.training;
+            folder = TrainerCheckpoint.Save(_options.OutputDirectory!, model, run.Optimizer, run.Position, run.TotalSteps, run.Epoch, tokenizer);
+            if (wasTraining)
+            {
+                model.train();
+            }
+            run.LastCheckpoint = folder;
+            run.SavedSteps.Add(run.GlobalStep);
+            TrainerCheckpoint.Prune(_options.OutputDirectory!, _options.SaveTotalLimit, run.Best.BestStep, run.SavedSteps);
         }
-        run.LastCheckpoint = folder;
-        run.SavedSteps.Add(run.GlobalStep);
-        TrainerCheckpoint.Prune(_options.OutputDirectory!, _options.SaveTotalLimit, run.Best.BestStep, run.SavedSteps);
         Log.CheckpointSaved(_logger, folder);
         return run.Callbacks.Any(c => c.OnSave(folder, run.GlobalStep));
     }

@@ -43,4 +43,8 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Information, "Frozen-layer cache: the output of {Layers} for {Examples} examples, {Tokens} tokens, {BytesPerToken} bytes per token, {Bytes} bytes in all, in {Where}; built in {Seconds:F1} s")]
     public static partial void FrozenLayersCached(ILogger logger, string layers, int examples, long tokens, long bytesPerToken, long bytes, string where, double seconds);
+
+    [LoggerMessage(14, LogLevel.Information,
+        "Training took {TotalSeconds:F2} s: {Phases}; {RealTokens} real and {PaddingTokens} padding tokens ({PaddingPercent:F1}% padding)")]
+    public static partial void PhaseTimes(ILogger logger, double totalSeconds, string phases, long realTokens, long paddingTokens, double paddingPercent);
 }

@@ -32,6 +32,9 @@ internal sealed class RunState
     /// <summary>Casts of the frozen weights, made once for the run (null in float32).</summary>
     public required WeightCastCache? FrozenCasts { get; init; }
 
+    /// <summary>The run's wall time per phase and token counts, from its start (or resume).</summary>
+    public required PhaseClock Clock { get; init; }
+
     public int GlobalStep;
     public double Epoch;
     public int EpochIndex;
@@ -46,5 +49,5 @@ internal sealed class RunState
 
     /// <summary>The position to store in a checkpoint now.</summary>
     public TrainerPosition Position => new(GlobalStep, EpochIndex, BatchesDone, Optimizer.StepCount, Best.BestMetric,
-        Best.BestStep, Best.Patience, Steps, Evaluations);
+        Best.BestStep, Best.Patience, Steps, Evaluations, Clock.Snapshot());
 }

@@ -145,14 +145,6 @@ public sealed record TrainerOptions
     // Speed -----------------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Mixed precision: the encoder's matmuls and attention in bfloat16, with float32 weights, gradients, optimizer state,
-    /// LayerNorm, activations and loss (see <see cref="Runtime.Autocast"/>). Allowed on CUDA and on CPUs with native
-    /// bfloat16 (AVX512-BF16 or AMX-BF16); elsewhere the trainer logs why and trains in float32. Default off, which keeps
-    /// every number exactly as before.
-    /// </summary>
-    public bool MixedPrecision { get; init; }
-
-    /// <summary>
     /// Layer-wise learning-rate decay: the head and pooler get the learning rate, layer k of L (0 = lowest) gets
     /// lr × decay^(L − k), the embeddings lr × decay^(L + 1). Null = off.
     /// </summary>

@@ -7,7 +7,9 @@ namespace BertFineTune.Training;
 /// <summary>
 /// A checkpoint's <c>trainer_state.json</c>: the run's position (<see cref="TrainerPosition"/>) with transformers'
 /// <c>global_step</c>, <c>epoch</c>, <c>max_steps</c>, <c>best_metric</c> and <c>log_history</c> fields, plus what an
-/// exact resume needs (epoch index, batches done, optimizer steps, evaluations without improvement).
+/// exact resume needs (epoch index, batches done, optimizer steps, evaluations without improvement), and (our own
+/// addition) where the run's time went up to the checkpoint: <c>phase_seconds</c> (data, forward, backward, optimizer,
+/// evaluation, checkpoint, other, total), <c>real_tokens</c> and <c>padding_tokens</c>. A file without these reads as before.
 /// </summary>
 internal static class TrainerStateFile
 {
@@ -42,7 +44,31 @@ internal static class TrainerStateFile
                     return (JsonNode)o;
                 })).ToArray()),
         };
+        if (p.PhaseTimes is { } times)
+        {
+            var seconds = new JsonObject();
+            foreach (var (name, time) in times.Phases)
+            {
+                seconds[name] = time.TotalSeconds;
+            }
+            seconds["total"] = times.Total.TotalSeconds;
+            root["phase_seconds"] = seconds;
+            root["real_tokens"] = times.RealTokens;
+            root["padding_tokens"] = times.PaddingTokens;
+        }
         AtomicFile.WriteText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>The <c>phase_seconds</c> and token counts, or null when the file has none (written before they existed).</summary>
+    private static TrainingPhaseTimes? ReadPhaseTimes(JsonObject root)
+    {
+        if (root["phase_seconds"] is not JsonObject seconds)
+        {
+            return null;
+        }
+        TimeSpan Seconds(string name) => TimeSpan.FromSeconds((double)seconds[name]!);
+        return new TrainingPhaseTimes(Seconds("data"), Seconds("forward"), Seconds("backward"), Seconds("optimizer"),
+            Seconds("evaluation"), Seconds("checkpoint"), Seconds("total"), (long)root["real_tokens"]!, (long)root["padding_tokens"]!);
     }
 
     // JSON has no NaN; a non-finite value is written as null.
@@ -76,7 +102,7 @@ internal static class TrainerStateFile
             return new TrainerPosition(
                 (int)root["global_step"]!, (int)root["epoch_index"]!, (int)root["batches_done_in_epoch"]!,
                 (long)root["optimizer_steps"]!, (double?)root["best_metric"], (int?)root["best_step"],
-                (int)root["evaluations_without_improvement"]!, steps, evaluations);
+                (int)root["evaluations_without_improvement"]!, steps, evaluations, ReadPhaseTimes(root));
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException or FormatException)
         {

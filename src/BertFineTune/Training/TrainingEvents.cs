@@ -53,7 +53,15 @@ public abstract class TrainerCallback
 /// <param name="Evaluations">Every evaluation of this run.</param>
 public sealed record TrainingResult(int GlobalStep, double Epoch, double TrainingLoss, TrainingStopReason StopReason,
     double? BestMetric, int? BestStep, string? LastCheckpoint, IReadOnlyList<StepRecord> Steps,
-    IReadOnlyList<EvaluationRecord> Evaluations);
+    IReadOnlyList<EvaluationRecord> Evaluations)
+{
+    /// <summary>
+    /// Where this run's wall time went (data, forward, backward, optimizer, evaluation, checkpoint) and the padding share
+    /// of its training batches; a resumed run counts from the resume. <see cref="TrainingPhaseTimes.Zero"/> for a result
+    /// built by hand.
+    /// </summary>
+    public TrainingPhaseTimes PhaseTimes { get; init; } = TrainingPhaseTimes.Zero;
+}
 
 /// <summary>Why a run ended.</summary>
 public enum TrainingStopReason

@@ -1,6 +1,7 @@
 using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Data;
+using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
@@ -29,6 +30,7 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         IProgress<TrainingProgress>? progress, IReadOnlyList<TrainerCallback> callbacks, CancellationToken cancellationToken)
     {
         var model = _forward.Model;
+        var clock = new PhaseClock(_forward.Device);
         if (_options.OutputDirectory is { } output)
         {
             // Before any step: a checkpoint folder that cannot be written would otherwise fail only at the first save.
@@ -76,13 +78,28 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
             Best = best,
             Cancellation = cancellationToken,
             FrozenCasts = frozenCasts,
+            Clock = clock,
         };
         var stop = RunEpochs(train, run, position);
         best.RestoreBest();
         var steps = run.Steps;
         double meanLoss = steps.Where(s => !s.Skipped).Select(s => s.Loss).DefaultIfEmpty(double.NaN).Average();
+        var times = clock.Snapshot();
+        LogPhaseTimes(times);
         return new TrainingResult(run.GlobalStep, run.Epoch, meanLoss, stop, best.BestMetric, best.BestStep, run.LastCheckpoint,
-            steps.Skip(run.ResumedSteps).ToList(), run.Evaluations.Skip(run.ResumedEvaluations).ToList());
+            steps.Skip(run.ResumedSteps).ToList(), run.Evaluations.Skip(run.ResumedEvaluations).ToList())
+        {
+            PhaseTimes = times,
+        };
+    }
+
+    /// <summary>One line: each phase's seconds and share of the total, and the padding share of the training batches.</summary>
+    private void LogPhaseTimes(TrainingPhaseTimes times)
+    {
+        double total = times.Total.TotalSeconds;
+        var phases = string.Join(", ", times.Phases.Select(p => string.Create(CultureInfo.InvariantCulture,
+            $"{p.Name} {p.Time.TotalSeconds:F2} s ({(total > 0 ? 100 * p.Time.TotalSeconds / total : 0):F1}%)")));
+        Log.PhaseTimes(_logger, total, phases, times.RealTokens, times.PaddingTokens, 100 * times.PaddingShare);
     }
 
     /// <summary>
@@ -142,19 +159,35 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         int stepMicroBatches = MicroBatchesInStep(skip, run.BatchesPerEpoch);
         run.Optimizer.ZeroGrad();
 
-        foreach (var batch in train.Batches(epoch, skip))
+        var clock = run.Clock;
+        foreach (var batch in Timed(train.Batches(epoch, skip), clock))
         {
             using (var scope = NewDisposeScope())
             using (batch)
             {
-                using var onDevice = batch.To(_forward.Device);
-                using var output = _forward.Run(onDevice, run.FrozenCasts);
+                BertBatch onDevice;
+                using (clock.Measure(TrainingPhase.Data))
+                {
+                    // Counted on the batch as collated (before the move), so no device round trip is added.
+                    clock.CountTokens(batch.InputIds, batch.AttentionMask);
+                    onDevice = batch.To(_forward.Device);
+                }
+                using var movedBatch = onDevice;
+                ModelOutput output;
+                using (clock.Measure(TrainingPhase.Forward))
+                {
+                    output = _forward.Run(onDevice, run.FrozenCasts);
+                }
+                using var ownedOutput = output;
                 var loss = output.Loss ?? throw new InvalidOperationException(
                     $"The model produced no loss for training batch {run.BatchesDone} of epoch {epoch}: the batch lacks the targets "
                     + $"its head needs (it has: {string.Join(", ", batch.Targets.Keys)}).");
-                // Each micro-batch contributes its share, so the step's gradient is that of the mean loss.
-                var scaled = loss / stepMicroBatches;
-                scaled.backward();
+                using (clock.Measure(TrainingPhase.Backward))
+                {
+                    // Each micro-batch contributes its share, so the step's gradient is that of the mean loss.
+                    var scaled = loss / stepMicroBatches;
+                    scaled.backward();
+                }
                 stepLoss += loss.to_type(ScalarType.Float64).item<double>() / stepMicroBatches;
                 stepExamples += batch.Size;
             }
@@ -216,30 +249,54 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         return _between.FinishEpoch(run, endOfData: true);
     }
 
+    /// <summary><paramref name="batches"/>, the time spent producing each (enumeration and collation) counted as <see cref="TrainingPhase.Data"/>.</summary>
+    private static IEnumerable<BertBatch> Timed(IEnumerable<BertBatch> batches, PhaseClock clock)
+    {
+        using var enumerator = batches.GetEnumerator();
+        while (true)
+        {
+            bool more;
+            using (clock.Measure(TrainingPhase.Data))
+            {
+                more = enumerator.MoveNext();
+            }
+            if (!more)
+            {
+                yield break;
+            }
+            yield return enumerator.Current;
+        }
+    }
+
     private int MicroBatchesInStep(int batchesDone, int batchesPerEpoch) =>
         Math.Max(1, Math.Min(_options.GradientAccumulationSteps, batchesPerEpoch - batchesDone));
 
     /// <summary>Clips, updates (unless the loss or norm is not finite), records and reports one optimizer step.</summary>
     private void OptimizerStep(RunState run, double loss, long examples)
     {
-        double norm = GradientClipping.ClipByGlobalNorm(run.Trainable, _options.MaxGradNorm);
+        double norm;
         double learningRate = run.Schedule.LearningRateAt(run.GlobalStep);
-        bool finite = double.IsFinite(loss) && double.IsFinite(norm);
+        bool finite;
         int stepNumber = run.GlobalStep + 1;
-        if (finite)
+        using (run.Clock.Measure(TrainingPhase.Optimizer))
         {
-            run.Optimizer.Step(learningRate);
-        }
-        else if (_options.NonFiniteLoss == NonFiniteLossPolicy.Throw)
-        {
+            norm = GradientClipping.ClipByGlobalNorm(run.Trainable, _options.MaxGradNorm);
+            finite = double.IsFinite(loss) && double.IsFinite(norm);
+            if (finite)
+            {
+                run.Optimizer.Step(learningRate);
+            }
+            else if (_options.NonFiniteLoss == NonFiniteLossPolicy.Throw)
+            {
+                run.Optimizer.ZeroGrad();
+                throw new NonFiniteLossException(stepNumber, loss, norm);
+            }
             run.Optimizer.ZeroGrad();
-            throw new NonFiniteLossException(stepNumber, loss, norm);
         }
-        else
+        if (!finite)
         {
             Log.NonFiniteStepSkipped(_logger, stepNumber, loss, norm);
         }
-        run.Optimizer.ZeroGrad();
         run.GlobalStep = stepNumber;
         run.Epoch = run.EpochIndex + (double)run.BatchesDone / run.BatchesPerEpoch;
         var record = new StepRecord(stepNumber, run.Epoch, loss, norm, learningRate, !finite);
