@@ -412,6 +412,9 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
         .Select(l => l[2..])
         .ToList();
 
+    /// <summary>All SST-2 training sentences, tokenized with the bert-base-uncased vocabulary (up to 128 tokens).</summary>
+    public List<EncodedExample> Sst2Examples() => LoadSst2(null);
+
     private List<EncodedExample> LoadSst2(int? take)
     {
         var tokenizer = BertTokenizer.Load(settings.VocabPath);
@@ -435,31 +438,6 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
     {
         var sorted = values.OrderBy(v => v).ToList();
         return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
-    }
-
-    /// <summary>Wall time between consecutive optimizer steps, and per epoch.</summary>
-    private sealed class StepTimer : TrainerCallback
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private double _last;
-        private double _epochStart;
-
-        public List<double> StepSeconds { get; } = [];
-
-        public List<double> EpochSeconds { get; } = [];
-
-        public override bool OnStep(StepRecord step)
-        {
-            double now = _clock.Elapsed.TotalSeconds;
-            StepSeconds.Add(now - _last);
-            _last = now;
-            if (Math.Abs(step.Epoch - Math.Round(step.Epoch)) < 1e-9)
-            {
-                EpochSeconds.Add(now - _epochStart);
-                _epochStart = now;
-            }
-            return false;
-        }
     }
 
     private sealed class StepProbe(Action<int> onStep) : TrainerCallback

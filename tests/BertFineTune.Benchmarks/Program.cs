@@ -8,16 +8,22 @@ using static TorchSharp.torch;
 // Benchmarks print each figure next to a reference measured in the same run.
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- all [--json <out.json>] [--quick] [--threads N]
-//   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory)
+//   (or one of: roofline, training, sst2, accuracy, frozen, inference, memory, contention, layers, layers-base)
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick]
 //                                                                             [--json <out.json>] [--markdown <out.md>]
 //   dotnet run -c Release --project tests/BertFineTune.Benchmarks -- onnx [--quick] [--threads N] [--json <out.json>] [--markdown <out.md>]
 const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.txt>] [--file <text file>] [--json <out.json>]\n"
-    + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory [--json <out.json>] [--quick] [--threads N]\n"
+    + "       BertFineTune.Benchmarks all|roofline|training|sst2|accuracy|frozen|inference|memory|contention|layers|layers-base\n"
+    + "                               [--json <out.json>] [--quick] [--threads N]\n"
     + "                               [--vocab <vocab.txt>] [--sst2 <stsa.binary.train>]\n"
     + "       BertFineTune.Benchmarks quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]\n"
     + "       BertFineTune.Benchmarks onnx [--quick] [--threads N] [--json <out.json>] [--markdown <out.md>]";
-string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory"];
+string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory", "contention", "layers", "layers-base"];
+if (args.Length == 5 && args[0] == "contention-probe" && args[1] == "--datasets" && args[3] == "--steps")
+{
+    // The child process of the contention section (SpeedBenchmark.RunContention), started with its own OpenMP settings.
+    return SpeedBenchmark.ContentionProbe(args[2], int.Parse(args[4], CultureInfo.InvariantCulture));
+}
 if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || args[0] == "onnx" || models.Contains(args[0])))
 {
     Console.Error.WriteLine(Usage);
@@ -132,9 +138,12 @@ if (args[0] == "onnx")
 
 var report = new Report();
 var benchmarks = new ModelBenchmarks(new BenchmarkSettings(quick, vocab, sst2), report);
+var speed = new SpeedBenchmark(quick, Path.Combine(shared, "datasets"), report);
 var clock = Stopwatch.StartNew();
 // Memory first, so the process's peak working set is that of the tiny model's run alone.
-var sections = args[0] == "all" ? ["memory", "roofline", "training", "sst2", "accuracy", "frozen", "inference"] : new[] { args[0] };
+var sections = args[0] == "all"
+    ? ["memory", "roofline", "training", "sst2", "accuracy", "frozen", "inference", "contention", "layers", "layers-base"]
+    : new[] { args[0] };
 foreach (var section in sections)
 {
     var sectionClock = Stopwatch.StartNew();
@@ -146,6 +155,9 @@ foreach (var section in sections)
         case "sst2": benchmarks.RunSst2(); break;
         case "accuracy": benchmarks.RunAccuracy(); break;
         case "frozen": benchmarks.RunFrozen(); break;
+        case "contention": speed.RunContention(); break;
+        case "layers": speed.RunLayers(); break;
+        case "layers-base": speed.RunLayersBase(benchmarks.Sst2Examples()); break;
         default: benchmarks.RunInference(); break;
     }
     Console.WriteLine($"  ({section}: {sectionClock.Elapsed.TotalSeconds:F0} s)");
@@ -154,7 +166,7 @@ foreach (var section in sections)
 Console.WriteLine();
 Console.WriteLine("== summary ==");
 foreach (var f in report.Figures.Where(f => f.RatioMeaning is "mixed/fp32 time" or "dynamic/fixed time" or "speed-up" or "of roofline"
-    || f.RatioMeaning == "bf16/fp32 time"))
+    or "bf16/fp32 time" or "busy/quiet" or "cached/full time"))
 {
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {f.Section,-30} {f.Name,-52} {f.RatioMeaning,-16} {f.Ratio:F2}"));
 }
