@@ -47,7 +47,7 @@ internal sealed class EvaluateCommand : Command<EvaluateSettings>
         }
         var labels = model.Labels;
         var examples = settings.Load(settings.Data!, task, model.Tokenizer, labels, model.MaxSequenceLength);
-        SpeedOptions.Print(settings, model, groupByLength: null);
+        SpeedOptions.Print(settings, model, training: null);
         var trainer = model.CreateTrainer(new Training.TrainerOptions { BatchSize = settings.BatchSize });
         var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(examples), new BatchCollator(model.Tokenizer.PadTokenId), settings.BatchSize),
             TaskSupport.Metrics(task, labels));

@@ -126,7 +126,7 @@ internal sealed class PretrainCommand : Command<PretrainSettings>
         var trainer = model.CreateTrainer(options);
         TrainingUi.PrintHyperParameters(options, batches.BatchesPerEpoch ?? batches.CountBatches(), evaluated: false, settings.SaveStrategy, settings.SaveSteps,
             [("mask probability", settings.MaskProbability)]);
-        SpeedOptions.Print(settings, model, groupByLength: null);
+        SpeedOptions.Print(settings, model, training: null);
         var result = TrainingUi.Run(options, (progress, callbacks) => trainer.Train(batches, progress: progress, callbacks: callbacks, cancellationToken: cancellationToken));
         if (result.StopReason == TrainingStopReason.Cancelled)
         {

@@ -7,7 +7,7 @@ namespace BertFineTune.Cli;
 
 /// <summary>
 /// The speed options of the commands that run a model (<c>--mixed-precision</c>, <c>--threads</c>, and for training
-/// <c>--group-by-length</c>): applied to the builder before the model loads, reported in one "speed:" block once it has,
+/// <c>--group-by-length</c> and the frozen-layer cache): applied to the builder before the model loads, reported in one "speed:" block once it has,
 /// and the end-of-run table of where a training run's time went.
 /// </summary>
 internal static class SpeedOptions
@@ -24,9 +24,9 @@ internal static class SpeedOptions
 
     /// <summary>
     /// The "speed:" block's rows: mixed precision on or off and why, the thread count and who chose it, the OpenMP wait
-    /// policy, and length grouping when <paramref name="groupByLength"/> is given (training only).
+    /// policy, and for a fine-tuning run (<paramref name="training"/> given) length grouping and the frozen-layer cache.
     /// </summary>
-    public static IReadOnlyList<(string Name, string Value)> Rows(RunSettings settings, TaskModel model, bool? groupByLength)
+    public static IReadOnlyList<(string Name, string Value)> Rows(RunSettings settings, TaskModel model, TrainerOptions? training)
     {
         BFloat16Support.IsSupported(model.Device, out var reason);
         var precision = model.MixedPrecision ? $"bfloat16 on ({reason})"
@@ -41,21 +41,39 @@ internal static class SpeedOptions
             ("threads", threads),
             ("OpenMP waiting", OpenMpWaitPolicy.Description ?? "libgomp's default"),
         };
-        if (groupByLength is { } grouped)
+        if (training is not null)
         {
-            rows.Add(("length grouping", grouped ? "on (--group-by-length)" : "off (--group-by-length batches similar lengths together)"));
+            rows.Add(("length grouping", training.GroupByLength ? "on (--group-by-length)" : "off (--group-by-length batches similar lengths together)"));
+            rows.Add(("frozen-layer cache", CacheRow(training, model.Model.Config.NumHiddenLayers)));
         }
         return rows;
     }
 
+    /// <summary>Whether the frozen layers' output is cached, what is cached and where, or how to turn the cache on.</summary>
+    private static string CacheRow(TrainerOptions options, int layers)
+    {
+        bool frozen = options.FreezeEncoder || options.FreezeLowestLayers > 0;
+        if (!options.CacheFrozenLayers)
+        {
+            return frozen
+                ? "off (--cache-frozen-layers runs the frozen layers once per example instead of once per epoch)"
+                : "off (no frozen layers; with --freeze-layers N, --cache-frozen-layers trains the top layers at their own cost)";
+        }
+        var part = options.FreezeEncoder ? "the whole encoder" : $"embeddings + layers 0..{Math.Min(options.FreezeLowestLayers, layers) - 1}";
+        var limit = options.CacheMemoryLimitBytes is { } bytes
+            ? string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} bytes (--cache-memory-limit)")
+            : "half the available memory";
+        return $"on: the output of {part}, stored as {options.CachePrecision}, in memory up to {limit}, beyond in a memory-mapped file";
+    }
+
     /// <summary>Prints the "speed:" block to standard output (train, evaluate, pretrain).</summary>
-    public static void Print(RunSettings settings, TaskModel model, bool? groupByLength) =>
-        Terminal.WriteRows("speed:", Rows(settings, model, groupByLength), "option", "setting");
+    public static void Print(RunSettings settings, TaskModel model, TrainerOptions? training) =>
+        Terminal.WriteRows("speed:", Rows(settings, model, training), "option", "setting");
 
     /// <summary>Writes the "speed:" block to <paramref name="writer"/> as plain lines (predict: standard error, as its output is JSON Lines).</summary>
     public static void Write(TextWriter writer, RunSettings settings, TaskModel model)
     {
-        var rows = Rows(settings, model, groupByLength: null);
+        var rows = Rows(settings, model, training: null);
         int width = rows.Max(r => r.Name.Length);
         writer.WriteLine("speed:");
         foreach (var (name, value) in rows)

@@ -286,7 +286,7 @@ internal sealed class TrainCommand : Command<TrainSettings>
         var metrics = TaskSupport.Metrics(task, labels);
         TrainingUi.PrintHyperParameters(options, batchesPerEpoch: (train.Count + options.BatchSize - 1) / options.BatchSize,
             evaluated: validation is not null, settings.SaveStrategy, settings.SaveSteps);
-        SpeedOptions.Print(settings, model, settings.GroupByLength);
+        SpeedOptions.Print(settings, model, options);
         var result = TrainingUi.Run(options, (progress, callbacks) => trainer.Train(new InMemoryExamples(train),
             validation is null ? null : new InMemoryExamples(validation), metrics, progress, callbacks, cancellationToken));
         if (result.StopReason == TrainingStopReason.Cancelled)

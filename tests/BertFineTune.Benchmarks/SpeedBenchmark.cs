@@ -197,7 +197,7 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
         }));
         var clock = Stopwatch.StartNew();
         var result = trainer.Train(new InMemoryExamples(train), callbacks: [timer]);
-        var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(model.Config.PadTokenId ?? 0), 64),
+        var metrics = trainer.Evaluate(BatchSource.FromExamples(new InMemoryExamples(dev), new BatchCollator(model.Model.Config.PadTokenId ?? 0), 64),
             TaskMetrics.SingleLabel());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {name}: {clock.Elapsed.TotalSeconds:F0} s, epochs {string.Join(", ", timer.EpochSeconds.Select(s => s.ToString("F1", CultureInfo.InvariantCulture)))} s, dev accuracy {metrics["accuracy"]:P2}"));

@@ -188,6 +188,9 @@ public class CliTests
         Assert.True(result.ExitCode == 0, result.Error + result.Output);
         Assert.Contains("Frozen-layer cache: the output of embeddings + layers 0..0 for 8 examples", result.Output, StringComparison.Ordinal);
         Assert.Matches(@", \d+ bytes per token, \d+ bytes in all, in memory", result.Output);
+        // The speed block says so before the run, with what is cached and how it is stored.
+        Assert.Contains("frozen-layer cache  on: the output of embeddings + layers 0..0, stored as Float32, in memory up to half the available memory",
+            result.Output, StringComparison.Ordinal);
     }
 
     [Fact]

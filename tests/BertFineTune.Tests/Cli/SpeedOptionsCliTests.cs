@@ -26,6 +26,7 @@ public class SpeedOptionsCliTests
         Assert.Contains(lines, l => l.StartsWith("mixed precision", StringComparison.Ordinal) && l.Contains("not requested", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("OpenMP waiting", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("length grouping", StringComparison.Ordinal) && l.Contains("--group-by-length", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("frozen-layer cache", StringComparison.Ordinal) && l.Contains("off (no frozen layers", StringComparison.Ordinal));
         int table = lines.FindIndex(l => l.StartsWith("where the time went", StringComparison.Ordinal));
         Assert.True(table >= 0, result.Output);
         foreach (var phase in new[] { "data", "forward", "backward", "optimizer", "evaluation", "checkpoint", "other", "total" })
