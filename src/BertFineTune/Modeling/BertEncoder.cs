@@ -10,7 +10,10 @@ namespace BertFineTune.Modeling;
 /// <param name="OutputAttentions">Return every layer's attention probabilities (runs the explicit attention path).</param>
 public sealed record EncoderOutputOptions(bool OutputHiddenStates = false, bool OutputAttentions = false);
 
-/// <summary>The encoder's outputs; disposing it disposes every tensor.</summary>
+/// <summary>
+/// The encoder's outputs; disposing it disposes every tensor. They are in the weights' type (float32) also under mixed
+/// precision, where the hidden states are computed in bfloat16 and widened on the way out.
+/// </summary>
 public sealed class BertEncoderOutput : IDisposable
 {
     internal BertEncoderOutput(Tensor lastHiddenState, Tensor? poolerOutput, IReadOnlyList<Tensor>? hiddenStates,
