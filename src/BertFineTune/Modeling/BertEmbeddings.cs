@@ -1,4 +1,5 @@
 using BertFineTune.Checkpoints;
+using BertFineTune.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -30,6 +31,9 @@ internal sealed class BertEmbeddings : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The type of the embedding weights (float32 unless the model was converted), which the encoder returns its outputs in.</summary>
+    public ScalarType ParameterType => LayerNorm.weight!.dtype;
+
     /// <summary>The word-embedding matrix [vocab, hidden], which the masked-LM decoder shares.</summary>
     public Parameter WordEmbeddingWeight => word_embeddings.weight!;
 
@@ -44,7 +48,11 @@ internal sealed class BertEmbeddings : nn.Module
         word_embeddings.weight = new Parameter(Initialization.Resize(old, rows, newRows, std), trained);
     }
 
-    /// <summary>Embeds <paramref name="inputIds"/> [batch, seq] with optional <paramref name="tokenTypeIds"/> (zeros when null).</summary>
+    /// <summary>
+    /// Embeds <paramref name="inputIds"/> [batch, seq] with optional <paramref name="tokenTypeIds"/> (zeros when null).
+    /// The sums and the LayerNorm run in the weights' type (float32); under <see cref="Autocast"/> the LayerNorm's output
+    /// is cast to the compute type once, so dropout and every block above run on bf16 hidden states.
+    /// </summary>
     public Tensor Forward(Tensor inputIds, Tensor? tokenTypeIds)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
@@ -55,6 +63,11 @@ internal sealed class BertEmbeddings : nn.Module
         // Same order of additions as transformers, so rounding matches.
         var embeddings = word_embeddings.forward(inputIds) + token_type_embeddings.forward(types);
         embeddings = embeddings + position_embeddings.forward(positions);
-        return dropout.forward(LayerNorm.forward(embeddings)).MoveToOuterDisposeScope();
+        var normalized = LayerNorm.forward(embeddings);
+        if (Autocast.ComputeType is { } compute)
+        {
+            normalized = Autocast.To(normalized, compute);
+        }
+        return dropout.forward(normalized).MoveToOuterDisposeScope();
     }
 }

@@ -10,7 +10,10 @@ namespace BertFineTune.Modeling;
 /// <param name="OutputAttentions">Return every layer's attention probabilities (runs the explicit attention path).</param>
 public sealed record EncoderOutputOptions(bool OutputHiddenStates = false, bool OutputAttentions = false);
 
-/// <summary>The encoder's outputs; disposing it disposes every tensor.</summary>
+/// <summary>
+/// The encoder's outputs; disposing it disposes every tensor. They are in the weights' type (float32) also under mixed
+/// precision, where the hidden states are computed in bfloat16 and widened on the way out.
+/// </summary>
 public sealed class BertEncoderOutput : IDisposable
 {
     internal BertEncoderOutput(Tensor lastHiddenState, Tensor? poolerOutput, IReadOnlyList<Tensor>? hiddenStates,
@@ -153,22 +156,30 @@ public sealed class BertEncoder : nn.Module
         SequencesEncoded += inputIds.shape[0];
         using var scope = NewDisposeScope();
 
+        // The public outputs come back in the weights' type (float32) whatever the compute type, so heads, losses and
+        // predictors never see bf16; outside mixed precision every To below is the tensor itself (no operation).
+        var outputType = embeddings.ParameterType;
+        // Under mixed precision the embeddings return bf16 hidden states (cast once, after their LayerNorm), and they
+        // stay bf16 through every layer.
         var hidden = embeddings.Forward(inputIds, tokenTypeIds);
         // Under mixed precision the mask is added to bf16 scores: build it in that type (its lowest value, as transformers does).
         var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
-        var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { hidden } : null;
+        var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { Autocast.To(hidden, outputType) } : null;
         var attentions = options.OutputAttentions ? new List<Tensor>() : null;
         foreach (var layer in encoder.Layers)
         {
             LayerPasses += hidden.shape[0];
             var (next, probabilities) = layer.Forward(hidden, mask, options.OutputAttentions);
             hidden = next;
-            hiddenStates?.Add(hidden);
+            hiddenStates?.Add(Autocast.To(hidden, outputType));
             if (probabilities is not null)
             {
-                attentions!.Add(probabilities);
+                attentions!.Add(Autocast.To(probabilities, outputType));
             }
         }
+        hidden = Autocast.To(hidden, outputType);
+        // The pooler casts the first token back to the compute type for its projection: bf16 → float32 → bf16 is exact,
+        // so this equals pooling the bf16 state, with the tanh in float32.
         var pooled = pooler?.Forward(hidden);
 
         return new BertEncoderOutput(

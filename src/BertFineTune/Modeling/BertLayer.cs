@@ -28,7 +28,9 @@ internal sealed class BertSelfOutput : nn.Module
     public Tensor Forward(Tensor context, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        // Under mixed precision the projection is bf16; dropout, the residual add and LayerNorm are in the residual's type.
+        // Under mixed precision the projection, dropout and the residual add are bf16 (the residual is bf16 too), and
+        // LayerNorm takes libtorch's mixed-dtype path: bf16 input, float32 gamma/beta and statistics, bf16 output.
+        // Outside it every tensor is float32 and the To is no operation.
         var projected = Autocast.To(Autocast.Linear(dense, context), residual.dtype);
         return LayerNorm.forward(dropout.forward(projected) + residual).MoveToOuterDisposeScope();
     }
@@ -76,19 +78,17 @@ internal sealed class BertIntermediate : nn.Module
     }
 
     /// <summary>
-    /// activation(dense(<paramref name="hidden"/>)). Under <see cref="Autocast"/> the activation runs in the input's type
-    /// and the result is returned in the compute type, ready for the next projection.
+    /// activation(dense(<paramref name="hidden"/>)). Under <see cref="Autocast"/> the projection and the activation run
+    /// in the compute type (bf16), as PyTorch's CPU autocast leaves GELU in its input's type.
     /// </summary>
     public Tensor Forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        if (Autocast.ComputeType is not { } compute)
+        if (Autocast.ComputeType is null)
         {
             return _activation(dense.forward(hidden)).MoveToOuterDisposeScope();
         }
-        // Mixed precision: the activation in float32, its output handed on in the compute type (the next block's input).
-        var expanded = Autocast.To(Autocast.Linear(dense, hidden), hidden.dtype);
-        return Autocast.To(_activation(expanded), compute).MoveToOuterDisposeScope();
+        return _activation(Autocast.Linear(dense, hidden)).MoveToOuterDisposeScope();
     }
 }
 
@@ -115,6 +115,7 @@ internal sealed class BertOutput : nn.Module
     public Tensor Forward(Tensor intermediate, Tensor residual)
     {
         using var scope = NewDisposeScope();
+        // As in BertSelfOutput: bf16 dropout and residual add, mixed-dtype LayerNorm under mixed precision.
         var projected = Autocast.To(Autocast.Linear(dense, intermediate), residual.dtype);
         return LayerNorm.forward(dropout.forward(projected) + residual).MoveToOuterDisposeScope();
     }

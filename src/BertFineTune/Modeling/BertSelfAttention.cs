@@ -45,7 +45,8 @@ internal sealed class BertSelfAttention : nn.Module
         long batch = hidden.shape[0], length = hidden.shape[1];
         // Under mixed precision the projections and both attention matmuls run in the compute type (bf16).
         var compute = Autocast.ComputeType;
-        // Cast once for the three projections (outside a scope this is the hidden state itself).
+        // Under mixed precision the hidden states arrive in bf16 already (the embeddings cast them once); outside a
+        // scope this is the hidden state itself.
         var input = compute is { } inputType ? Autocast.To(hidden, inputType) : hidden;
         Tensor Split(Linear projection) =>
             Autocast.Linear(projection, input).view(batch, length, _heads, _headSize).transpose(1, 2);
@@ -61,8 +62,9 @@ internal sealed class BertSelfAttention : nn.Module
             var scores = q.matmul(k.transpose(2, 3)) * (1.0 / Math.Sqrt(_headSize));
             if (compute is not null)
             {
-                // The mask add and the softmax in the hidden states' type (float32), as autocast does.
-                scores = Autocast.To(scores, hidden.dtype);
+                // The mask add and the softmax in float32: the probabilities are returned to the caller, and this path
+                // runs only when they are wanted (the bf16 hidden states would give them to 3 significant digits).
+                scores = Autocast.To(scores, ScalarType.Float32);
             }
             if (mask is not null)
             {

@@ -6,10 +6,17 @@ namespace BertFineTune.Runtime;
 
 /// <summary>
 /// Mixed precision for the BERT blocks, the role PyTorch's <c>torch.autocast</c> plays (TorchSharp has none). Inside an
-/// <see cref="Enter"/> scope the encoder's linear projections and attention run in a low-precision compute type
-/// (bfloat16), on low-precision copies of the float32 weights; LayerNorm, the softmax of the explicit attention path, the
-/// activation, the residual adds and the loss stay in float32. The weights, their gradients and the optimizer state stay
-/// float32: gradients flow back through the casts. Outside a scope nothing changes, bit for bit.
+/// <see cref="Enter"/> scope the encoder computes in a low-precision compute type (bfloat16) end to end: the embeddings'
+/// sums and LayerNorm run in float32 and their output is cast once; from there the hidden states stay bf16 between the
+/// blocks. The linear projections and attention run on bf16 copies of the float32 weights (PyTorch's CPU autocast
+/// <c>lower_precision_fp</c> list: linear, matmul, bmm, scaled_dot_product_attention); GELU, dropout and the residual adds
+/// run in bf16 (they are on neither CPU list, so autocast leaves them in their input's type); LayerNorm takes libtorch's
+/// mixed-dtype path (bf16 input, float32 gamma/beta and statistics, bf16 output), which is what autocast gives on the CPU,
+/// where layer_norm is not in the fp32 list. The encoder's outputs (last hidden state, pooler output, hidden states,
+/// attentions) are returned in float32, and the heads' losses are float32 (cross_entropy is in the CPU fp32 list). The
+/// explicit attention path's mask add and softmax run in float32 because the probabilities it computes are returned.
+/// The weights, their gradients and the optimizer state stay float32: gradients flow back through the casts. Outside a
+/// scope nothing changes, bit for bit. (Lists: pytorch aten/src/ATen/autocast_mode.cpp, TORCH_LIBRARY_IMPL(aten, AutocastCPU).)
 /// </summary>
 /// <remarks>
 /// The scope is per thread, as TorchSharp's grad mode is: enter it on the thread that runs the forward pass. The trainer
@@ -91,7 +98,9 @@ internal static class Autocast
 
     /// <summary>
     /// The weight in <paramref name="type"/>. With a cache, the cast is reused when the weight cannot change under it:
-    /// always while grad mode is off, or for a frozen weight (requires_grad false).
+    /// always while grad mode is off, or for a frozen weight (requires_grad false). A trainable weight is cast at each
+    /// use, which is once per forward pass (each projection is used once; the tied masked-LM decoder casts the word
+    /// embeddings, which the embedding lookup reads in float32), as torch.autocast's cast cache gives within one forward.
     /// </summary>
     private static Tensor Cast(Tensor weight, ScalarType type)
     {

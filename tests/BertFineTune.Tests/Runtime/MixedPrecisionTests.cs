@@ -127,6 +127,66 @@ public class MixedPrecisionTests
     }
 
     [Fact]
+    public void Hidden_states_stay_bf16_between_blocks_and_the_public_outputs_come_back_float32()
+    {
+        using var model = TrainingKit.Model(Config());
+        model.train();
+        using var batch = Batch();
+        var encoder = model.Encoder;
+        using var scope = NewDisposeScope();
+        using (Autocast.Enter(ScalarType.BFloat16))
+        {
+            // Internal probes: what one block hands the next.
+            var embedded = encoder.Embeddings.Forward(batch.InputIds, batch.TokenTypeIds);
+            Assert.Equal(ScalarType.BFloat16, embedded.dtype);
+            var (hidden, _) = encoder.Layers[0].Forward(embedded, mask: null, returnProbabilities: false);
+            Assert.Equal(ScalarType.BFloat16, hidden.dtype);
+            var (top, _) = encoder.Layers[1].Forward(hidden, mask: null, returnProbabilities: false);
+            Assert.Equal(ScalarType.BFloat16, top.dtype);
+
+            using var output = encoder.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds,
+                new EncoderOutputOptions(OutputHiddenStates: true, OutputAttentions: true));
+            Assert.Equal(ScalarType.Float32, output.LastHiddenState.dtype);
+            Assert.Equal(ScalarType.Float32, output.PoolerOutput!.dtype);
+            Assert.All(output.HiddenStates!, t => Assert.Equal(ScalarType.Float32, t.dtype));
+            Assert.All(output.Attentions!, t => Assert.Equal(ScalarType.Float32, t.dtype));
+            // The last hidden state is the bf16 state widened, so it holds bf16 values exactly (bf16 → float32 → bf16 is exact).
+            using var roundTrip = output.LastHiddenState.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
+            Assert.True(TrainingKit.BitIdentical(output.LastHiddenState, roundTrip));
+            Assert.True(TrainingKit.BitIdentical(output.HiddenStates![^1], output.LastHiddenState));
+        }
+    }
+
+    [Fact]
+    public void LayerNorm_takes_bf16_input_with_float32_weights_and_gives_float32_weight_gradients()
+    {
+        // libtorch's mixed-dtype layer_norm (aten/src/ATen/native/layer_norm.cpp, is_mixed_type): bf16 input, float32
+        // gamma/beta, float32 statistics, bf16 output; the gradients of gamma/beta come back float32.
+        using var scope = NewDisposeScope();
+        var norm = nn.LayerNorm(16);
+        using (no_grad())
+        {
+            norm.weight!.uniform_(0.5, 1.5);
+            norm.bias!.uniform_(-0.5, 0.5);
+        }
+        var input = randn(3, 5, 16).to_type(ScalarType.BFloat16).requires_grad_();
+        var output = norm.forward(input);
+        Assert.Equal(ScalarType.BFloat16, output.dtype);
+
+        // The same normalisation in float32 from the same bf16 values: the mixed path's output is its bf16 rounding.
+        var reference = nn.functional.layer_norm(input.detach().to_type(ScalarType.Float32), [16], norm.weight, norm.bias);
+        var difference = (output.detach().to_type(ScalarType.Float32) - reference).abs().max().item<float>();
+        // One bf16 rounding of values up to ~4: at most half an ulp of 4 (2^-7 · 4 / 2 = 2^-6).
+        Assert.True(difference <= 1.0f / 64, $"largest difference {difference}");
+
+        output.to_type(ScalarType.Float32).square().sum().backward();
+        Assert.Equal(ScalarType.Float32, norm.weight!.grad!.dtype);
+        Assert.Equal(ScalarType.Float32, norm.bias!.grad!.dtype);
+        Assert.Equal(ScalarType.BFloat16, input.grad!.dtype);
+        Assert.True(norm.weight.grad.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
     public void Scopes_nest_and_float32_inside_turns_mixed_precision_off_bit_for_bit()
     {
         using var model = TrainingKit.Model(Config());
