@@ -237,12 +237,19 @@ public sealed class BertEncoder : nn.Module
                 nameof(attentionMask));
         }
         using var scope = NewDisposeScope();
+        // The layers' residual stream is in the compute type under mixed precision (as in Forward); the outputs come back
+        // in the weights' type. Outside mixed precision both casts are the tensor itself.
+        if (Autocast.ComputeType is { } compute)
+        {
+            hidden = Autocast.To(hidden, compute);
+        }
         var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
         foreach (var layer in encoder.Layers.Skip(startLayer))
         {
             LayerPasses += hidden.shape[0];
             hidden = layer.Forward(hidden, mask, false).Hidden;
         }
+        hidden = Autocast.To(hidden, embeddings.ParameterType);
         var pooled = pooler?.Forward(hidden);
         // With no layer to run, the result would be the caller's tensor: return a new handle the caller may dispose.
         return new BertEncoderOutput(hidden.alias().MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope(), null, null);

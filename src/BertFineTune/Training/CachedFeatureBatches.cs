@@ -70,10 +70,11 @@ internal sealed class CachedFeatureBatches : BatchSource, IDisposable
     }
 
     /// <summary>
-    /// The type the cached states are given to the layers and head in: today's float32 residual stream. The one place the
-    /// cache's storage type is converted back.
+    /// The type the cached states are handed on in, the one place the storage type is converted back: for the layers
+    /// above the boundary, their residual stream's type (bfloat16 under mixed precision, float32 otherwise); for a head on
+    /// a frozen encoder, the encoder's public output type (float32).
     /// </summary>
-    private static ScalarType ResidualType => ScalarType.Float32;
+    private ScalarType ResidualType => _wholeEncoder ? ScalarType.Float32 : _precision.ComputeType ?? ScalarType.Float32;
 
     /// <summary>The temporary file the cache was spilled to while it exists, else null (for tests).</summary>
     internal string? SpillFile => _file;
