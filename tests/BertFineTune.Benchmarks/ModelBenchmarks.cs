@@ -122,8 +122,8 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             bool small = shape == Shape.Mini;
             int warmup = small ? 2 : 1;
             int measured = settings.Quick ? (small ? 2 : 1) : (small ? 5 : 3);
-            var fp32 = TrainingSteps(shape, mixed: false, warmup, measured);
-            var mixed = TrainingSteps(shape, mixed: _bf16, warmup, measured);
+            var (fp32, fp32Phases) = TrainingSteps(shape, mixed: false, warmup, measured);
+            var (mixed, mixedPhases) = TrainingSteps(shape, mixed: _bf16, warmup, measured);
             var fp32Roofline = RooflineFor(shape, ScalarType.Float32);
             var bf16Roofline = RooflineFor(shape, ScalarType.BFloat16);
             double flops = shape.TrainingFlops;
@@ -135,13 +135,33 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
                 note: _bf16 ? null : "this CPU lacks native bf16: the trainer fell back to fp32");
             report.Note($"{shape}: {flops / 1e9:F0} GFLOP per step = 6 × {shape.MatmulParameters:N0} matmul weights × {shape.Tokens} tokens "
                 + $"+ 12 × L × B × S² × H attention; median of {measured} steps after {warmup} warm-up");
+            if (small)
+            {
+                continue;
+            }
+            // Where a BERT-Base step's time goes beyond the matmuls: the phases of the same runs, the matmuls alone at the
+            // roofline, and the step without dropout (its random masks and multiplications are memory-bound work).
+            foreach (var (precision, phases, step, roofline) in new[] { ("fp32", fp32Phases, fp32, fp32Roofline), ("mixed", mixedPhases, mixed, bf16Roofline) })
+            {
+                double phaseTotal = (phases.Forward + phases.Backward + phases.Optimizer + phases.Data).TotalSeconds;
+                foreach (var (phase, time) in new[] { ("forward", phases.Forward), ("backward", phases.Backward), ("optimizer (clipping, AdamW, zero_grad)", phases.Optimizer) })
+                {
+                    report.Add(Training, $"{shape.Name} {precision} step: {phase}", step * time.TotalSeconds / phaseTotal, "s", $"{precision} step", step, "share");
+                }
+                double matmulSeconds = 6.0 * shape.MatmulParameters * shape.Tokens / (roofline * 1e9);
+                report.Add(Training, $"{shape.Name} {precision} step: weight matmuls at the roofline", matmulSeconds, "s", $"{precision} step", step, "share");
+            }
+            var (noDropout, _) = TrainingSteps(shape, mixed: false, warmup, measured, dropout: 0.0);
+            report.Add(Training, $"{shape.Name} fp32 step without dropout", noDropout, "s", "fp32 step (dropout 0.1)", fp32, "time ratio");
+            report.Note($"{shape.Name} phases: TrainingResult.PhaseTimes of the same runs (warm-up included), as shares of the median step; "
+                + "weight matmuls at the roofline = 6 × P × T ÷ the roofline rate, the least the step's weight matmuls could take");
         }
         report.Print(Training);
     }
 
-    private static double TrainingSteps(Shape shape, bool mixed, int warmup, int measured)
+    private static (double MedianStep, TrainingPhaseTimes Phases) TrainingSteps(Shape shape, bool mixed, int warmup, int measured, double dropout = 0.1)
     {
-        var config = shape.Config();
+        var config = shape.Config(dropout);
         random.manual_seed(17);
         using var model = new BertForTask(config, new SequenceClassificationHead(config));
         using var scope = NewDisposeScope();
@@ -152,8 +172,8 @@ internal sealed class ModelBenchmarks(BenchmarkSettings settings, Report report)
             new Dictionary<string, Tensor> { ["labels"] = randint(0, 2, [shape.Batch], dtype: ScalarType.Int64) })).ToList();
         var timer = new StepTimer();
         var trainer = new Trainer(model, Quiet(new TrainerOptions { MaxSteps = warmup + measured, LearningRate = 1e-5 }), mixedPrecision: mixed);
-        trainer.Train(BatchSource.FromBatches(batches), callbacks: [timer]);
-        return Median(timer.StepSeconds.Skip(warmup));
+        var result = trainer.Train(BatchSource.FromBatches(batches), callbacks: [timer]);
+        return (Median(timer.StepSeconds.Skip(warmup)), result.PhaseTimes);
     }
 
     // 3 ---------------------------------------------------------------------------------------------------------------

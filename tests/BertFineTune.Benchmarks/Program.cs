@@ -19,10 +19,10 @@ const string Usage = "usage: BertFineTune.Benchmarks tokenizer [--vocab <vocab.t
     + "       BertFineTune.Benchmarks quality [--model <folder>] [--tasks sst2,trec,…] [--fp32] [--quick] [--json <out.json>] [--markdown <out.md>]\n"
     + "       BertFineTune.Benchmarks onnx [--quick] [--threads N] [--json <out.json>] [--markdown <out.md>]";
 string[] models = ["roofline", "training", "sst2", "accuracy", "frozen", "inference", "memory", "contention", "layers", "layers-base"];
-if (args.Length == 5 && args[0] == "contention-probe" && args[1] == "--datasets" && args[3] == "--steps")
+if (args.Length == 7 && args[0] == "contention-probe" && args[1] == "--datasets" && args[3] == "--steps" && args[5] == "--threads")
 {
     // The child process of the contention section (SpeedBenchmark.RunContention), started with its own OpenMP settings.
-    return SpeedBenchmark.ContentionProbe(args[2], int.Parse(args[4], CultureInfo.InvariantCulture));
+    return SpeedBenchmark.ContentionProbe(args[2], int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[6], CultureInfo.InvariantCulture));
 }
 if (args.Length == 0 || !(args[0] == "tokenizer" || args[0] == "all" || args[0] == "quality" || args[0] == "onnx" || models.Contains(args[0])))
 {

@@ -45,12 +45,20 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
     /// </summary>
     public void RunContention()
     {
-        var variants = new (string Label, string? Policy)[] { ("library default (passive)", null), ("OMP_WAIT_POLICY=ACTIVE", "ACTIVE") };
-        foreach (var (label, policy) in variants)
+        var variants = new (string Label, string? Policy, string? SpinCount, int? Threads)[]
         {
-            var (quiet, busy, threads) = RunChild(policy);
+            ("library default (passive)", null, null, null),
+            ("OMP_WAIT_POLICY=ACTIVE", "ACTIVE", null, null),
+            ("GOMP_SPINCOUNT=300000 (libgomp's default)", null, "300000", null),
+            ("library default (passive), 1 thread", null, null, 1),
+        };
+        var quietReference = 0.0;
+        foreach (var (label, policy, spinCount, threadCount) in variants)
+        {
+            var (quiet, busy, threads) = RunChild(policy, spinCount, threadCount);
+            quietReference = quietReference == 0 ? quiet : quietReference;
             report.Add(Contention, $"MiniLM training, one core busy, {label}", busy, "samples/s", "quiet machine, same process", quiet,
-                "busy/quiet", note: $"{threads} libtorch threads");
+                "busy/quiet", note: $"{threads} libtorch threads; busy ÷ the first variant's quiet: {busy / quietReference:F2}");
         }
         report.Note($"contention: all-MiniLM-L6-v2 training steps (batch 16, SST-2 sentences cut to 64 tokens, mixed precision "
             + $"{(_bf16 ? "on" : "off: no native bf16")}), {ProbeSteps} steps quiet, then the same steps while `sh -c 'while :; do :; done'` "
@@ -60,7 +68,7 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
 
     private int ProbeSteps => quick ? 8 : 30;
 
-    private (double Quiet, double Busy, int Threads) RunChild(string? policy)
+    private (double Quiet, double Busy, int Threads) RunChild(string? policy, string? spinCount, int? threads)
     {
         var start = new ProcessStartInfo
         {
@@ -78,17 +86,23 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
         start.ArgumentList.Add(datasets);
         start.ArgumentList.Add("--steps");
         start.ArgumentList.Add(ProbeSteps.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add("--threads");
+        start.ArgumentList.Add((threads ?? 0).ToString(CultureInfo.InvariantCulture));
         start.Environment.Remove("OMP_WAIT_POLICY");
         start.Environment.Remove("GOMP_SPINCOUNT");
         if (policy is not null)
         {
             start.Environment["OMP_WAIT_POLICY"] = policy;
         }
+        if (spinCount is not null)
+        {
+            start.Environment["GOMP_SPINCOUNT"] = spinCount;
+        }
         using var child = Process.Start(start)!;
         string? result = null;
         while (child.StandardOutput.ReadLine() is { } line)
         {
-            Console.WriteLine($"    [{policy ?? "default"}] {line}");
+            Console.WriteLine($"    [{policy ?? spinCount ?? "default"}{(threads is { } t ? $", {t} thread" : "")}] {line}");
             if (line.StartsWith("probe-result ", StringComparison.Ordinal))
             {
                 result = line;
@@ -97,7 +111,7 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
         child.WaitForExit();
         if (child.ExitCode != 0 || result is null)
         {
-            throw new InvalidOperationException($"The contention probe ({policy ?? "default policy"}) failed with exit code {child.ExitCode}.");
+            throw new InvalidOperationException($"The contention probe ({policy ?? spinCount ?? "default policy"}) failed with exit code {child.ExitCode}.");
         }
         var parts = result.Split(' ');
         return (double.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture),
@@ -108,8 +122,12 @@ internal sealed class SpeedBenchmark(bool quick, string datasets, Report report)
     /// The child side of <see cref="RunContention"/>: MiniLM training samples/s on the quiet machine, then with a busy
     /// process; prints "probe-result quiet busy threads".
     /// </summary>
-    public static int ContentionProbe(string datasets, int steps)
+    public static int ContentionProbe(string datasets, int steps, int threads)
     {
+        if (threads > 0)
+        {
+            TorchThreads.Set(threads);
+        }
         var bench = new SpeedBenchmark(quick: false, datasets, new Report());
         using var model = bench.MiniLM(mixed: true);
         var examples = bench.MiniLMTrain(model.Tokenizer, 16 * steps * 2 + 16 * 4);

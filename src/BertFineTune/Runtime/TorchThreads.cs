@@ -19,7 +19,11 @@ public static class TorchThreads
         }
     }
 
-    /// <summary>Sets the number of intra-op threads (torch.set_num_threads) for the whole process.</summary>
+    /// <summary>
+    /// Sets the number of intra-op threads (torch.set_num_threads) for the whole process. From then on training keeps
+    /// exactly this count; without a call, a training run gives up the cores other processes keep busy (docs/performance.md,
+    /// "Threads").
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is below 1 or above 4 × the logical processors.</exception>
     public static void Set(int threads)
     {
@@ -29,7 +33,11 @@ public static class TorchThreads
         }
         TorchRuntime.EnsureAvailable();
         set_num_threads(threads);
+        IsExplicit = true;
     }
+
+    /// <summary>Whether <see cref="Set"/> chose the count (then training does not adapt it to other processes' load).</summary>
+    internal static bool IsExplicit { get; private set; }
 
     /// <summary>Why <paramref name="threads"/> is not a valid count (null when it is); <see cref="Set"/> throws with this message.</summary>
     internal static string? Problem(int threads)

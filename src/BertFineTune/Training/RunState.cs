@@ -32,6 +32,9 @@ internal sealed class RunState
     /// <summary>Casts of the frozen weights, made once for the run (null in float32).</summary>
     public required WeightCastCache? FrozenCasts { get; init; }
 
+    /// <summary>Adapts the thread count to other processes' load between steps (null when the count is fixed).</summary>
+    public required CoreContention? Contention { get; init; }
+
     /// <summary>The run's wall time per phase and token counts, from its start (or resume).</summary>
     public required PhaseClock Clock { get; init; }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using BertFineTune.Checkpoints;
 using BertFineTune.Data;
+using BertFineTune.Runtime;
 using BertFineTune.Heads;
 using BertFineTune.Tokenization;
 using Microsoft.Extensions.Logging;
@@ -61,6 +62,8 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         }
 
         using var best = new BestModelTracker(model, _options, _logger, position);
+        // Gives up the cores other processes keep busy while they do (unless the thread count was set explicitly).
+        using var contention = CoreContention.Start(_logger);
         // Frozen weights cannot change during the run, so their low-precision casts are made once.
         using var frozenCasts = _forward.Precision.CreateCastCache(frozenOnly: true);
         var run = new RunState(position)
@@ -78,6 +81,7 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
             Best = best,
             Cancellation = cancellationToken,
             FrozenCasts = frozenCasts,
+            Contention = contention,
             Clock = clock,
         };
         var stop = RunEpochs(train, run, position);
@@ -302,6 +306,7 @@ internal sealed class TrainingLoop(ForwardPass forward, TrainerOptions options, 
         var record = new StepRecord(stepNumber, run.Epoch, loss, norm, learningRate, !finite);
         run.Steps.Add(record);
         run.Reporter.Add(record, examples);
+        run.Contention?.Check();
     }
 
     /// <summary>Tells the callbacks about the last step; when one asks to stop, saves (when configured) and returns true.</summary>
