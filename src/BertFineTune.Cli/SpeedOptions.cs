@@ -71,16 +71,8 @@ internal static class SpeedOptions
         Terminal.WriteRows("speed:", Rows(settings, model, training), "option", "setting");
 
     /// <summary>Writes the "speed:" block to <paramref name="writer"/> as plain lines (predict: standard error, as its output is JSON Lines).</summary>
-    public static void Write(TextWriter writer, RunSettings settings, TaskModel model)
-    {
-        var rows = Rows(settings, model, training: null);
-        int width = rows.Max(r => r.Name.Length);
-        writer.WriteLine("speed:");
-        foreach (var (name, value) in rows)
-        {
-            writer.WriteLine($"  {name.PadRight(width)}  {value}");
-        }
-    }
+    public static void Write(TextWriter writer, RunSettings settings, TaskModel model) =>
+        Terminal.WritePlainRows(writer, "speed:", Rows(settings, model, training: null));
 
     /// <summary>The rows of the end-of-run table: each phase's seconds and share of the run, the total, and the padding share.</summary>
     public static IReadOnlyList<(string Name, string Value)> PhaseRows(TrainingPhaseTimes times)

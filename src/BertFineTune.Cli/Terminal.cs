@@ -40,12 +40,7 @@ internal static class Terminal
     {
         if (IsPlain)
         {
-            Console.Out.WriteLine(title);
-            int width = rows.Count == 0 ? 0 : rows.Max(r => r.Name.Length);
-            foreach (var (name, value) in rows)
-            {
-                Console.Out.WriteLine($"  {name.PadRight(width)}  {value}");
-            }
+            WritePlainRows(Console.Out, title, rows);
             return;
         }
         // The title on its own line: as a Table title it would wrap to the table's width.
@@ -56,6 +51,17 @@ internal static class Terminal
             table.AddRow(Markup.Escape(name), Markup.Escape(value));
         }
         AnsiConsole.Write(table);
+    }
+
+    /// <summary><paramref name="title"/>, then each row as an indented name, padded to the longest, and its value: plain lines, never a table.</summary>
+    public static void WritePlainRows(TextWriter writer, string title, IReadOnlyList<(string Name, string Value)> rows)
+    {
+        writer.WriteLine(title);
+        int width = rows.Count == 0 ? 0 : rows.Max(r => r.Name.Length);
+        foreach (var (name, value) in rows)
+        {
+            writer.WriteLine($"  {name.PadRight(width)}  {value}");
+        }
     }
 
     /// <summary>One line of text, never wrapped when output is plain.</summary>

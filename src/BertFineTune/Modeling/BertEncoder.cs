@@ -152,38 +152,13 @@ public sealed class BertEncoder : nn.Module
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         options ??= new EncoderOutputOptions();
-        CheckInputs(inputIds, attentionMask, tokenTypeIds);
-        SequencesEncoded += inputIds.shape[0];
         using var scope = NewDisposeScope();
-
-        // The public outputs come back in the weights' type (float32) whatever the compute type, so heads, losses and
-        // predictors never see bf16; outside mixed precision every To below is the tensor itself (no operation).
-        var outputType = embeddings.ParameterType;
-        // Under mixed precision the embeddings return bf16 hidden states (cast once, after their LayerNorm), and they
-        // stay bf16 through every layer.
-        var hidden = embeddings.Forward(inputIds, tokenTypeIds);
-        // Under mixed precision the mask is added to bf16 scores: build it in that type (its lowest value, as transformers does).
-        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
-        var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { Autocast.To(hidden, outputType) } : null;
+        var (hidden, mask) = Embed(inputIds, attentionMask, tokenTypeIds);
+        var hiddenStates = options.OutputHiddenStates ? new List<Tensor> { Autocast.To(hidden, embeddings.ParameterType) } : null;
         var attentions = options.OutputAttentions ? new List<Tensor>() : null;
-        foreach (var layer in encoder.Layers)
-        {
-            LayerPasses += hidden.shape[0];
-            var (next, probabilities) = layer.Forward(hidden, mask, options.OutputAttentions);
-            hidden = next;
-            hiddenStates?.Add(Autocast.To(hidden, outputType));
-            if (probabilities is not null)
-            {
-                attentions!.Add(Autocast.To(probabilities, outputType));
-            }
-        }
-        hidden = Autocast.To(hidden, outputType);
-        // The pooler casts the first token back to the compute type for its projection: bf16 → float32 → bf16 is exact,
-        // so this equals pooling the bf16 state, with the tanh in float32.
-        var pooled = pooler?.Forward(hidden);
-
+        var (last, pooled) = Finish(RunLayers(hidden, mask, 0, Layers.Count, hiddenStates, attentions));
         return new BertEncoderOutput(
-            hidden.MoveToOuterDisposeScope(),
+            last.MoveToOuterDisposeScope(),
             pooled?.MoveToOuterDisposeScope(),
             hiddenStates?.Select(t => t.MoveToOuterDisposeScope()).ToList(),
             attentions?.Select(t => t.MoveToOuterDisposeScope()).ToList());
@@ -191,24 +166,17 @@ public sealed class BertEncoder : nn.Module
 
     /// <summary>
     /// The hidden state after the lowest <paramref name="layerCount"/> layers [batch, seq, hidden] (the embedding output
-    /// when 0): what <see cref="ForwardFrom"/> starts from. Inputs as for <see cref="Forward"/>.
+    /// when 0), in the compute type under mixed precision: what <see cref="ForwardFrom"/> starts from. Inputs as for
+    /// <see cref="Forward"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="layerCount"/> is not in [0, layers].</exception>
     internal Tensor ForwardTo(int layerCount, Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(layerCount, Layers.Count);
-        CheckInputs(inputIds, attentionMask, tokenTypeIds);
-        SequencesEncoded += inputIds.shape[0];
         using var scope = NewDisposeScope();
-        var hidden = embeddings.Forward(inputIds, tokenTypeIds);
-        var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
-        foreach (var layer in encoder.Layers.Take(layerCount))
-        {
-            LayerPasses += hidden.shape[0];
-            hidden = layer.Forward(hidden, mask, false).Hidden;
-        }
-        return hidden.MoveToOuterDisposeScope();
+        var (hidden, mask) = Embed(inputIds, attentionMask, tokenTypeIds);
+        return RunLayers(hidden, mask, 0, layerCount).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -237,22 +205,60 @@ public sealed class BertEncoder : nn.Module
                 nameof(attentionMask));
         }
         using var scope = NewDisposeScope();
-        // The layers' residual stream is in the compute type under mixed precision (as in Forward); the outputs come back
-        // in the weights' type. Outside mixed precision both casts are the tensor itself.
+        // The layers' residual stream is in the compute type under mixed precision, as in Forward (no cast outside it).
         if (Autocast.ComputeType is { } compute)
         {
             hidden = Autocast.To(hidden, compute);
         }
         var mask = attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype);
-        foreach (var layer in encoder.Layers.Skip(startLayer))
+        var (last, pooled) = Finish(RunLayers(hidden, mask, startLayer, Layers.Count));
+        // With no layer to run, the result would be the caller's tensor: return a new handle the caller may dispose.
+        return new BertEncoderOutput(last.alias().MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope(), null, null);
+    }
+
+    /// <summary>
+    /// Checks the inputs and returns the embeddings' output (bf16 under mixed precision: cast once, after their
+    /// LayerNorm, and bf16 through every layer) with the additive mask, built in the type the attention scores have
+    /// (its lowest value, as transformers does).
+    /// </summary>
+    private (Tensor Hidden, Tensor? Mask) Embed(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds)
+    {
+        CheckInputs(inputIds, attentionMask, tokenTypeIds);
+        SequencesEncoded += inputIds.shape[0];
+        var hidden = embeddings.Forward(inputIds, tokenTypeIds);
+        return (hidden, attentionMask is null ? null : AdditiveMask(attentionMask, Autocast.ComputeType ?? hidden.dtype));
+    }
+
+    /// <summary>
+    /// Runs layers [<paramref name="start"/>, <paramref name="end"/>) on <paramref name="hidden"/>; appends each layer's
+    /// output to <paramref name="hiddenStates"/> and, when <paramref name="attentions"/> is given (the explicit attention
+    /// path), its probabilities, both in the weights' type.
+    /// </summary>
+    private Tensor RunLayers(Tensor hidden, Tensor? mask, int start, int end, List<Tensor>? hiddenStates = null, List<Tensor>? attentions = null)
+    {
+        for (int i = start; i < end; i++)
         {
             LayerPasses += hidden.shape[0];
-            hidden = layer.Forward(hidden, mask, false).Hidden;
+            var (next, probabilities) = encoder.Layers[i].Forward(hidden, mask, attentions is not null);
+            hidden = next;
+            hiddenStates?.Add(Autocast.To(hidden, embeddings.ParameterType));
+            if (probabilities is not null)
+            {
+                attentions!.Add(Autocast.To(probabilities, embeddings.ParameterType));
+            }
         }
-        hidden = Autocast.To(hidden, embeddings.ParameterType);
-        var pooled = pooler?.Forward(hidden);
-        // With no layer to run, the result would be the caller's tensor: return a new handle the caller may dispose.
-        return new BertEncoderOutput(hidden.alias().MoveToOuterDisposeScope(), pooled?.MoveToOuterDisposeScope(), null, null);
+        return hidden;
+    }
+
+    /// <summary>
+    /// The top layer's output in the weights' type (float32 whatever the compute type, so heads, losses and predictors
+    /// never see bf16; outside mixed precision the tensor itself) and the pooled output. The pooler casts the first token
+    /// back to the compute type for its projection: bf16 → float32 → bf16 is exact, so this equals pooling the bf16 state.
+    /// </summary>
+    private (Tensor Hidden, Tensor? Pooled) Finish(Tensor hidden)
+    {
+        var last = Autocast.To(hidden, embeddings.ParameterType);
+        return (last, pooler?.Forward(last));
     }
 
     /// <summary>[batch, seq] of 1/0 → [batch, 1, 1, seq] of 0 / the dtype's lowest value, added to attention scores.</summary>

@@ -30,12 +30,12 @@ internal sealed class CoreContention : IDisposable
     private CpuSample? _last;
     private int _threads;
 
-    private CoreContention(ILogger logger, int startThreads)
+    private CoreContention(ILogger logger, int startThreads, CpuSample first)
     {
         _logger = logger;
         _startThreads = startThreads;
         _threads = startThreads;
-        _last = CpuSample.Read();
+        _last = first;
     }
 
     /// <summary>
@@ -44,12 +44,12 @@ internal sealed class CoreContention : IDisposable
     /// </summary>
     public static CoreContention? Start(ILogger logger)
     {
-        if (TorchThreads.IsExplicit || !OperatingSystem.IsLinux() || CpuSample.Read() is null)
+        if (TorchThreads.IsExplicit || !OperatingSystem.IsLinux() || CpuSample.Read() is not { } first)
         {
             return null;
         }
         int threads = TorchThreads.Count;
-        return threads > 1 ? new CoreContention(logger, threads) : null;
+        return threads > 1 ? new CoreContention(logger, threads, first) : null;
     }
 
     /// <summary>Call between steps: at most every <see cref="Interval"/>, re-reads the CPU use and adjusts the thread count.</summary>
