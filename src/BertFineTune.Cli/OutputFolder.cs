@@ -29,8 +29,7 @@ internal static class OutputFolder
         catch (Exception e) when (e is ArgumentException or IOException)
         {
             // No inner exception: the error line shows this message, which names the flag (the library's names the folder only).
-            var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-            throw new CliException(ErrorKind.Usage, $"--output {output}: {message}");
+            throw new CliException(ErrorKind.Usage, $"--output {output}: {LibraryNames.Translate(e)}");
         }
         var outputPath = RealPath(output);
         foreach (var (flag, path) in inputs)
@@ -96,7 +95,8 @@ internal static class OutputFolder
     public static void Save(string output, TaskModel model, Action<string> alsoWrite) =>
         ModelFolder.Replace(output, folder =>
         {
-            model.Save(folder);
+            // Into the folder Replace hands out: TaskModel.Save would swap a second time, inside this swap.
+            model.WriteInto(folder);
             alsoWrite(folder);
         }, [RunOptions.CheckpointsFolder]);
 

@@ -16,14 +16,16 @@ internal sealed class WarningLog : ILoggerFactory
     private static readonly string BuilderCategory = typeof(Builder.BertModelBuilder).FullName!;
     private static readonly string TrainerCategory = typeof(Training.Trainer).FullName!;
 
-    private readonly Writer _writer;
-
-    private readonly CacheLines _cacheLines;
+    private readonly Lines _builderWarnings;
+    private readonly Lines _cacheLines;
 
     private WarningLog(Action<string> write)
     {
-        _writer = new Writer(write);
-        _cacheLines = new CacheLines(write);
+        _builderWarnings = new Lines(write, LogLevel.Warning, _ => true);
+        // The trainer's two frozen-layer cache lines (the cache is off for the run and why; what was cached, bytes per
+        // token, bytes and where), which the progress does not otherwise show.
+        _cacheLines = new Lines(write, LogLevel.Information,
+            id => id.Id is Training.Log.FeatureCacheUnavailableId or Training.Log.FrozenLayersCachedId);
     }
 
     /// <summary>Warnings on standard error, for <c>info</c> and <c>predict</c>.</summary>
@@ -33,7 +35,7 @@ internal sealed class WarningLog : ILoggerFactory
     public static WarningLog WithProgress { get; } = new(Terminal.WriteLine);
 
     public ILogger CreateLogger(string categoryName) =>
-        categoryName == BuilderCategory ? _writer : categoryName == TrainerCategory ? _cacheLines : NullLogger.Instance;
+        categoryName == BuilderCategory ? _builderWarnings : categoryName == TrainerCategory ? _cacheLines : NullLogger.Instance;
 
     public void AddProvider(ILoggerProvider provider)
     {
@@ -43,36 +45,20 @@ internal sealed class WarningLog : ILoggerFactory
     {
     }
 
-    private sealed class Writer(Action<string> write) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel))
-            {
-                write($"warning: {formatter(state, exception)}");
-            }
-        }
-    }
-
     /// <summary>
-    /// The trainer's two frozen-layer cache lines (event 12: the cache is off for the run and why; event 13: what was
-    /// cached, bytes per token, bytes and where), which the progress does not otherwise show.
+    /// The entries of at least <paramref name="minimum"/> level that <paramref name="shown"/> accepts, one line each, warnings
+    /// and errors prefixed <c>warning: </c>.
     /// </summary>
-    private sealed class CacheLines(Action<string> write) : ILogger
+    private sealed class Lines(Action<string> write, LogLevel minimum, Func<EventId, bool> shown) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= minimum && logLevel != LogLevel.None;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (eventId.Id is 12 or 13 && IsEnabled(logLevel))
+            if (IsEnabled(logLevel) && shown(eventId))
             {
                 write(logLevel >= LogLevel.Warning ? $"warning: {formatter(state, exception)}" : formatter(state, exception));
             }

@@ -302,11 +302,14 @@ public sealed class BertModelBuilder
         {
             throw new InvalidOperationException($"The model configuration is invalid: {e.Message}", e);
         }
-        if (folder is not null && WeightsFiles.InFolder(folder) is WeightsLayout.SingleFile or WeightsLayout.Sharded)
+        // Opened once (headers only) and kept for loading the weights below.
+        using var weights = folder is not null && WeightsFiles.InFolder(folder) is WeightsLayout.SingleFile or WeightsLayout.Sharded
+            ? SafeTensorsCheckpoint.OpenFolder(folder)
+            : null;
+        if (weights is not null)
         {
             // Before anything else is checked or built: the sizes config.json declares must be the weights' (headers only).
-            using var weights = SafeTensorsCheckpoint.OpenFolder(folder);
-            ModelSize.CheckBackedByWeights(config, weights, Path.Combine(folder, BertConfig.FileName), folder);
+            ModelSize.CheckBackedByWeights(config, weights, Path.Combine(folder!, BertConfig.FileName), folder!);
         }
         var tokenizer = _tokenizer ?? LoadTokenizer(_onnx?.Tokenizer ?? folder!);
         foreach (var warning in tokenizer.LoadWarnings)
@@ -343,7 +346,7 @@ public sealed class BertModelBuilder
             // Everything below that draws (head and encoder construction, new embedding rows) follows the seed.
             random.manual_seed(seed);
         }
-        var model = CreateModel(folder, onnx, config, baseConfig.Architectures, logger);
+        var model = CreateModel(folder, weights, onnx, config, baseConfig.Architectures, logger);
         try
         {
             if (resize)
@@ -386,7 +389,8 @@ public sealed class BertModelBuilder
     }
 
     /// <summary>A new model of <paramref name="config"/>, or the folder's (or the ONNX file's) weights under the chosen head.</summary>
-    private BertForTask CreateModel(string? folder, OnnxBertModel? onnx, BertConfig config, IReadOnlyList<string> checkpointArchitectures, ILogger logger)
+    private BertForTask CreateModel(string? folder, SafeTensorsCheckpoint? weights, OnnxBertModel? onnx, BertConfig config,
+        IReadOnlyList<string> checkpointArchitectures, ILogger logger)
     {
         if (folder is null && onnx is null)
         {
@@ -395,7 +399,6 @@ public sealed class BertModelBuilder
         }
         var options = new FolderLoadOptions
         {
-            Configure = _ => config,
             Head = _head?.Factory,
             IgnoreMismatchedSizes = _replaceHead,
         };
@@ -403,9 +406,10 @@ public sealed class BertModelBuilder
         BertForTask model;
         try
         {
-            model = onnx is null
-                ? BertForTask.LoadFolder(folder!, options)
-                : BertForTask.Load(config, new InMemoryCheckpoint(onnx.StateDict), options, source);
+            // A folder without safetensors weights gets OpenFolder's message (which names the pickle-only case).
+            using var opened = onnx is null && weights is null ? SafeTensorsCheckpoint.OpenFolder(folder!) : null;
+            ICheckpointTensors checkpoint = onnx is null ? weights ?? opened! : new InMemoryCheckpoint(onnx.StateDict);
+            model = BertForTask.Load(config, checkpoint, options, source);
         }
         catch (CheckpointMismatchException e)
         {

@@ -74,5 +74,5 @@ public sealed record LoadReport(
 
     /// <summary>The model keys that kept their new initialisation: missing from the checkpoint, or of another shape there.</summary>
     internal IReadOnlySet<string> NewlyInitialized() =>
-        MissingKeys.Concat(MismatchedKeys.Select(m => m[..m.IndexOf(':', StringComparison.Ordinal)])).ToHashSet(StringComparer.Ordinal);
+        MissingKeys.Concat(MismatchedKeys.Select(StateDictLoader.TargetOf)).ToHashSet(StringComparer.Ordinal);
 }

@@ -147,7 +147,7 @@ public static partial class ModelFolder
     }
 
     /// <summary>
-    /// The folders beside NAME that this class made: NAME + infix + a 32-digit GUID (and nested saves' suffixes), nothing else, so a user's own
+    /// The folders beside NAME that this class made: NAME + infix + a 32-digit GUID, nothing else, so a user's own
     /// <c>NAME.old-backup</c> is never deleted or renamed.
     /// </summary>
     private static string[] Siblings(string parent, string name, string infix) =>
@@ -155,8 +155,8 @@ public static partial class ModelFolder
             .Where(d => MadeHere().IsMatch(Path.GetFileName(d)[(name.Length + infix.Length)..]))
             .ToArray();
 
-    // A GUID, then the suffixes of saves nested in it (TaskModel.Save into the folder Replace hands out makes NAME.tmp-G.tmp-H).
-    [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-f]{32}(\.(tmp|old)-[0-9a-f]{32})*$")]
+    // A GUID (no save is nested in another: the CLI writes the model into the folder Replace hands out).
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[0-9a-f]{32}$")]
     private static partial System.Text.RegularExpressions.Regex MadeHere();
 
     private static (string Full, string Parent, string Name) Split(string folder)

@@ -15,11 +15,10 @@ internal static partial class ModelSize
     /// <summary>Bytes per parameter as a model is built (float32; other dtypes are converted after building).</summary>
     public const int BytesPerParameter = 4;
 
-    /// <summary>One additive part of the parameter count, with the config fields it grows with.</summary>
+    /// <summary>One additive part of the parameter count.</summary>
     /// <param name="Description">The part and its formula with the values, e.g. "num_hidden_layers 12 × 7,087,872 per layer".</param>
-    /// <param name="Fields">The config fields it depends on, the one it scales with first.</param>
     /// <param name="Parameters">Its parameter count.</param>
-    internal sealed record Part(string Description, IReadOnlyList<string> Fields, Int128 Parameters);
+    internal sealed record Part(string Description, Int128 Parameters);
 
     /// <summary>
     /// The parts of the parameter count of transformers' <c>BertModel</c> with its pooler (<c>modeling_bert.py</c>:
@@ -38,13 +37,13 @@ internal static partial class ModelSize
         return
         [
             new($"num_hidden_layers {config.NumHiddenLayers} × {N(perLayer)} parameters per layer (hidden_size {config.HiddenSize}, intermediate_size {config.IntermediateSize})",
-                ["num_hidden_layers", "hidden_size", "intermediate_size"], l * perLayer),
-            new($"word embeddings vocab_size {config.VocabSize} × hidden_size {config.HiddenSize}", ["vocab_size", "hidden_size"], v * h),
+                l * perLayer),
+            new($"word embeddings vocab_size {config.VocabSize} × hidden_size {config.HiddenSize}", v * h),
             new($"position embeddings max_position_embeddings {config.MaxPositionEmbeddings} × hidden_size {config.HiddenSize}",
-                ["max_position_embeddings", "hidden_size"], p * h),
+                p * h),
             new($"token type embeddings type_vocab_size {config.TypeVocabSize} × hidden_size {config.HiddenSize}",
-                ["type_vocab_size", "hidden_size"], t * h),
-            new($"embedding LayerNorm and pooler (hidden_size {config.HiddenSize})", ["hidden_size"], 2 * h + h * h + h),
+                t * h),
+            new($"embedding LayerNorm and pooler (hidden_size {config.HiddenSize})", 2 * h + h * h + h),
         ];
     }
 

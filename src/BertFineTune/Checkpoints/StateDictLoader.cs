@@ -158,7 +158,8 @@ internal static class StateDictLoader
     }
 
     /// <summary>The model key a <see cref="LoadReport.MismatchedKeys"/> entry describes.</summary>
-    private static string TargetOf(string mismatch) => mismatch[..mismatch.IndexOf(':', StringComparison.Ordinal)];
+    /// <summary>The model key of a <see cref="LoadReport.MismatchedKeys"/> entry ("key: checkpoint [..] vs model [..]").</summary>
+    internal static string TargetOf(string mismatch) => mismatch[..mismatch.IndexOf(':', StringComparison.Ordinal)];
 
     private static LoadReport BuildReport(IEnumerable<string> modelKeys, Dictionary<string, string> mapping,
         List<string> unexpected, List<string> mismatched, List<string> ignored)

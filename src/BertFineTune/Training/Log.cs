@@ -38,10 +38,13 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Information, "Training in mixed precision: bfloat16 matmuls and attention, float32 weights, gradients and optimizer state")]
     public static partial void MixedPrecisionTraining(ILogger logger);
 
-    [LoggerMessage(12, LogLevel.Warning, "CacheFrozenLayers is off for this run: {Reason}; the frozen layers run on every batch")]
+    /// <summary>The event ids of the frozen-layer cache's two lines, which the CLI shows with its progress.</summary>
+    internal const int FeatureCacheUnavailableId = 12, FrozenLayersCachedId = 13;
+
+    [LoggerMessage(FeatureCacheUnavailableId, LogLevel.Warning, "CacheFrozenLayers is off for this run: {Reason}; the frozen layers run on every batch")]
     public static partial void FeatureCacheUnavailable(ILogger logger, string reason);
 
-    [LoggerMessage(13, LogLevel.Information, "Frozen-layer cache: the output of {Layers} for {Examples} examples, {Tokens} tokens, {BytesPerToken} bytes per token, {Bytes} bytes in all, in {Where}; built in {Seconds:F1} s")]
+    [LoggerMessage(FrozenLayersCachedId, LogLevel.Information, "Frozen-layer cache: the output of {Layers} for {Examples} examples, {Tokens} tokens, {BytesPerToken} bytes per token, {Bytes} bytes in all, in {Where}; built in {Seconds:F1} s")]
     public static partial void FrozenLayersCached(ILogger logger, string layers, int examples, long tokens, long bytesPerToken, long bytes, string where, double seconds);
 
     [LoggerMessage(14, LogLevel.Information,
