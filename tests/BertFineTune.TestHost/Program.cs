@@ -37,7 +37,8 @@ if (args.Length == 3 && args[0] == "save-forever")
         }
         ModelFolder.Replace(args[2], folder =>
         {
-            saved.Save(folder);
+            // As OutputFolder.Save: written into the folder Replace hands out, no second swap inside.
+            saved.WriteInto(folder);
             File.WriteAllText(Path.Combine(folder, "version.txt"), version.ToString(CultureInfo.InvariantCulture));
         });
     }
